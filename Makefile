@@ -1,0 +1,35 @@
+# `make run` starts the daemon on a project-local SoftHSM2 token and SQLite file;
+# `make test` runs the whole suite. Both install what is missing first.
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+export SOFTHSM2_CONF := $(CURDIR)/var/softhsm2.conf
+CARGO ?= cargo
+
+.PHONY: run test deps token build bench lint
+
+deps:
+	@command -v softhsm2-util >/dev/null && [ -e /usr/lib/softhsm/libsofthsm2.so ] || { \
+	  echo "installing softhsm2"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2 < /dev/null; }
+	@command -v $(CARGO) >/dev/null || { echo "cargo (Rust) is required: see README.md"; exit 1; }
+
+token: deps
+	@softhsm/dev-token.sh
+
+build: deps
+	$(CARGO) build --release --locked
+
+run: token build
+	@echo "AWS CLI: export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY AWS_DEFAULT_REGION=us-east-1"
+	./target/release/hsmkms --config config/dev.toml
+
+test: deps
+	$(CARGO) test --locked -- --test-threads=2
+
+bench: token build
+	$(CARGO) run --release --locked --example loadgen -- --config config/dev.toml
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets --locked -- -D warnings

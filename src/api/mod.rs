@@ -1,0 +1,181 @@
+//! The AWS JSON 1.1 protocol over HTTP/1.1: `POST /` with `X-Amz-Target:
+//! TrentService.<Operation>`. No crypto and no SQL here.
+
+mod error;
+mod handlers;
+mod validate;
+mod wire;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+pub use error::ApiError;
+
+use crate::kms::Kms;
+
+/// Largest request body accepted, in bytes (a 128 KiB key policy fits with room).
+const MAX_BODY: usize = 256 * 1024;
+const TARGET_PREFIX: &str = "TrentService.";
+const JSON_1_1: &str = "application/x-amz-json-1.1";
+
+/// Serves connections from `listener` until `shutdown` completes, then lets open
+/// requests finish.
+pub async fn serve(listener: TcpListener, kms: Arc<Kms>, shutdown: impl Future<Output = ()>) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small request/response pairs: do not wait for Nagle.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+        let kms = kms.clone();
+        let service = service_fn(move |req| handle(kms.clone(), req));
+        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    graceful.shutdown().await;
+}
+
+/// One request: read, dispatch, answer. Never fails at the HTTP level.
+async fn handle(
+    kms: Arc<Kms>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let request_id = Uuid::new_v4().to_string();
+    let target = target(&req);
+    let result = match read_body(req).await {
+        Ok(body) => dispatch(&kms, target.as_deref(), &body).await,
+        Err(e) => Err(e),
+    };
+    let operation = target.as_deref().unwrap_or("-");
+    let elapsed_us = started.elapsed().as_micros();
+    let response = match result {
+        Ok(body) => {
+            tracing::debug!(%request_id, operation, elapsed_us, "ok");
+            reply(hyper::StatusCode::OK, body, &request_id)
+        }
+        Err(e) => {
+            tracing::debug!(%request_id, operation, elapsed_us, error = e.type_name, "failed");
+            error_reply(&e, &request_id)
+        }
+    };
+    Ok(response)
+}
+
+/// The operation named by `X-Amz-Target`, for `POST /` only.
+fn target(req: &Request<Incoming>) -> Option<String> {
+    if req.method() != Method::POST || req.uri().path() != "/" {
+        return None;
+    }
+    let value = req.headers().get("x-amz-target")?.to_str().ok()?;
+    Some(value.to_owned())
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::serialization(
+            format!("The request body is larger than {MAX_BODY} bytes."),
+        )),
+        Err(e) => Err(ApiError::serialization(format!(
+            "Cannot read the request body: {e}"
+        ))),
+    }
+}
+
+/// Parses the body into an operation's request shape, naming the member that failed.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body = if body.is_empty() {
+        b"{}".as_slice()
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::serialization(format!("Invalid value for member '{path}': {inner}"))
+            }
+            _ => ApiError::serialization(format!("The request body is not valid JSON: {inner}")),
+        }
+    })
+}
+
+async fn dispatch(kms: &Kms, target: Option<&str>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let operation = target
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .ok_or_else(|| ApiError::unknown_operation(target.unwrap_or("")))?;
+    let result = match operation {
+        "CreateKey" => handlers::create_key(kms, parse(body)?).await,
+        "DescribeKey" => handlers::describe_key(kms, parse(body)?).await,
+        "ListKeys" => handlers::list_keys(kms, parse(body)?).await,
+        "Encrypt" => handlers::encrypt(kms, parse(body)?).await,
+        "Decrypt" => handlers::decrypt(kms, parse(body)?).await,
+        "ReEncrypt" => handlers::re_encrypt(kms, parse(body)?).await,
+        "GenerateDataKey" => handlers::generate_data_key(kms, parse(body)?, true).await,
+        "GenerateDataKeyWithoutPlaintext" => {
+            handlers::generate_data_key(kms, parse(body)?, false).await
+        }
+        "GenerateRandom" => handlers::generate_random(kms, parse(body)?).await,
+        _ => return Err(ApiError::unknown_operation(target.unwrap_or(""))),
+    };
+    result.map_err(ApiError::from)
+}
+
+fn reply(status: hyper::StatusCode, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+fn error_reply(error: &ApiError, request_id: &str) -> Response<Full<Bytes>> {
+    let mut body = serde_json::Map::new();
+    body.insert("__type".into(), error.type_name.into());
+    if !error.message.is_empty() {
+        body.insert("message".into(), error.message.clone().into());
+    }
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    let mut response = reply(error.status, bytes, request_id);
+    response.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static(error.type_name),
+    );
+    response
+}

@@ -1,0 +1,164 @@
+//! Layered settings: a TOML file, then `HSMKMS__SECTION__KEY` environment variables.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+/// Everything the daemon needs to start.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Where to listen.
+    pub server: ServerSettings,
+    /// The region and account that appear in key ARNs.
+    pub aws: AwsSettings,
+    /// Access keys that AWS tools may sign with.
+    #[serde(default)]
+    pub credentials: Vec<Credential>,
+    /// The PKCS#11 token that holds every key.
+    pub hsm: HsmSettings,
+    /// The sidecar metadata database.
+    pub store: StoreSettings,
+}
+
+/// HTTP listener settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Socket address; loopback by default because requests are not yet authenticated.
+    pub listen: SocketAddr,
+}
+
+/// Identity of this KMS "region".
+#[derive(Debug, Clone, Deserialize)]
+pub struct AwsSettings {
+    /// Region name used in ARNs, e.g. `us-east-1`.
+    pub region: String,
+    /// Twelve-digit account id used in ARNs.
+    pub account_id: String,
+}
+
+/// One access key. The secret is kept out of `Debug` output.
+#[derive(Clone, Deserialize)]
+pub struct Credential {
+    /// The access key id clients sign with.
+    pub access_key_id: String,
+    /// The secret; only the documented dev pair is ever written inline.
+    pub secret_access_key: String,
+    /// The IAM-style principal ARN this key acts as.
+    pub principal: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("access_key_id", &self.access_key_id)
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// PKCS#11 token settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HsmSettings {
+    /// Path of the vendor's PKCS#11 module.
+    pub module: PathBuf,
+    /// Token label to use (slot numbers move when hardware is replugged).
+    pub token_label: Option<String>,
+    /// Token serial number, an alternative to the label.
+    pub token_serial: Option<String>,
+    /// Name of an environment variable holding the user PIN.
+    pub user_pin_env: Option<String>,
+    /// Path of a file holding the user PIN (trailing newline ignored).
+    pub user_pin_file: Option<PathBuf>,
+    /// How many PKCS#11 sessions run operations at once.
+    #[serde(default = "default_pool_size")]
+    pub session_pool_size: usize,
+    /// How long a request may wait for a free session (DependencyTimeoutException after).
+    #[serde(default = "default_acquire_timeout_ms")]
+    pub acquire_timeout_ms: u64,
+}
+
+fn default_pool_size() -> usize {
+    4
+}
+
+fn default_acquire_timeout_ms() -> u64 {
+    5_000
+}
+
+/// Sidecar database settings.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoreSettings {
+    /// SQLite file path; created with mode 0600 when missing.
+    pub path: PathBuf,
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file or environment could not be parsed into settings.
+    #[error("invalid settings: {0}")]
+    Invalid(#[from] config::ConfigError),
+    /// The settings are well-formed but unusable.
+    #[error("invalid settings: {0}")]
+    Rejected(String),
+    /// The user PIN could not be read.
+    #[error("cannot read the user PIN: {0}")]
+    Pin(String),
+}
+
+impl Settings {
+    /// Reads `file`, then overrides from `HSMKMS__SECTION__KEY` variables.
+    pub fn load(file: &Path) -> Result<Self, SettingsError> {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from(file))
+            .add_source(config::Environment::with_prefix("HSMKMS").separator("__"))
+            .build()?
+            .try_deserialize()?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), SettingsError> {
+        let account = &self.aws.account_id;
+        if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SettingsError::Rejected(format!(
+                "aws.account_id must be 12 digits, got {account:?}"
+            )));
+        }
+        if self.hsm.token_label.is_none() && self.hsm.token_serial.is_none() {
+            return Err(SettingsError::Rejected(
+                "set hsm.token_label or hsm.token_serial".into(),
+            ));
+        }
+        if self.hsm.session_pool_size == 0 {
+            return Err(SettingsError::Rejected(
+                "hsm.session_pool_size must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl HsmSettings {
+    /// Reads the user PIN from the environment variable or file named in settings.
+    pub fn user_pin(&self) -> Result<Zeroizing<String>, SettingsError> {
+        if let Some(var) = &self.user_pin_env {
+            if let Ok(pin) = std::env::var(var) {
+                return Ok(Zeroizing::new(pin));
+            }
+        }
+        if let Some(path) = &self.user_pin_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| SettingsError::Pin(format!("{}: {e}", path.display())))?;
+            let text = Zeroizing::new(text);
+            return Ok(Zeroizing::new(
+                text.trim_end_matches(['\r', '\n']).to_owned(),
+            ));
+        }
+        Err(SettingsError::Pin(
+            "set hsm.user_pin_env (and that variable) or hsm.user_pin_file".into(),
+        ))
+    }
+}

@@ -1,0 +1,399 @@
+//! The PKCS#11 token: one module load and login per process, a session pool, an object
+//! handle cache, and the few operations the domain needs. Every call runs on a blocking
+//! thread, never on the async reactor. Nothing outside this module touches `cryptoki`.
+
+mod error;
+mod templates;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+pub use error::{Fault, HsmError};
+
+use crate::config::HsmSettings;
+
+/// Length of the AES-GCM initialisation vector, in bytes.
+pub const IV_LEN: usize = 12;
+
+/// Output of an AES-GCM encryption: the IV the token's RNG chose and ciphertext || tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sealed {
+    /// Fresh random IV.
+    pub iv: [u8; IV_LEN],
+    /// Ciphertext followed by the 16-byte tag.
+    pub data: Vec<u8>,
+}
+
+/// Handle to the token. Cheap to clone; all clones share one pool and one login.
+#[derive(Clone)]
+pub struct Hsm {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The loaded, initialised module.
+    ctx: Pkcs11,
+    /// The slot that held our token when we started.
+    slot: Slot,
+    /// Kept to log in again if the token forgets us.
+    pin: AuthPin,
+    /// Holds the login for the life of the process: closing the last session logs out.
+    anchor: Mutex<Option<Session>>,
+    /// Idle sessions ready for the next call.
+    idle: Mutex<Vec<Session>>,
+    /// Bounds the sessions in use at once.
+    permits: Arc<Semaphore>,
+    /// How long a request waits for a free session before giving up.
+    acquire_timeout: Duration,
+    /// Key-material id (CKA_ID) to object handle: lookups on a token are linear scans.
+    handles: RwLock<HashMap<Uuid, ObjectHandle>>,
+}
+
+impl Hsm {
+    /// Loads the module, finds the token by label or serial, logs in and indexes our objects.
+    /// Blocking: call before serving or from a blocking thread.
+    pub fn open(settings: &HsmSettings, pin: Zeroizing<String>) -> Result<Hsm, HsmError> {
+        let ctx = Pkcs11::new(&settings.module).map_err(|e| {
+            HsmError::new(
+                Fault::TokenUnavailable,
+                format!("cannot load {}: {e}", settings.module.display()),
+            )
+        })?;
+        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+        let slot = find_slot(&ctx, settings)?;
+        let inner = Inner {
+            ctx,
+            slot,
+            pin: AuthPin::from(pin.as_str()),
+            anchor: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(settings.session_pool_size)),
+            acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
+            handles: RwLock::new(HashMap::new()),
+        };
+        inner.log_in_again()?;
+        inner.index_objects()?;
+        Ok(Hsm {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Material ids of every key object of ours found on the token at start-up or since.
+    pub fn known_keys(&self) -> Vec<Uuid> {
+        read(&self.inner.handles).keys().copied().collect()
+    }
+
+    /// Generates a persistent AES-256 key with CKA_ID = `id`, labelled with its owner.
+    pub async fn generate_key(&self, id: Uuid, owner: String) -> Result<(), HsmError> {
+        self.call(move |inner, session| {
+            let template = templates::aes_256_token_key(id, &owner);
+            let handle = session.generate_key(&Mechanism::AesKeyGen, &template)?;
+            write(&inner.handles).insert(id, handle);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Destroys the key object with CKA_ID = `id`; succeeds if it is already gone.
+    pub async fn destroy_key(&self, id: Uuid) -> Result<(), HsmError> {
+        self.call(move |inner, session| {
+            let result = inner.with_key(session, id, |handle| session.destroy_object(handle));
+            write(&inner.handles).remove(&id);
+            match result {
+                Err(e) if e.fault == Fault::KeyMissing => Ok(()),
+                other => other,
+            }
+        })
+        .await
+    }
+
+    /// AES-GCM encrypts `plaintext` under key `id` with a fresh IV from the token's RNG.
+    pub async fn encrypt(
+        &self,
+        id: Uuid,
+        aad: Vec<u8>,
+        plaintext: Zeroizing<Vec<u8>>,
+    ) -> Result<Sealed, HsmError> {
+        self.call(move |inner, session| inner.seal(session, id, &aad, &plaintext))
+            .await
+    }
+
+    /// AES-GCM decrypts under key `id`; a failed tag check is `Fault::BadCiphertext`.
+    pub async fn decrypt(
+        &self,
+        id: Uuid,
+        aad: Vec<u8>,
+        sealed: Sealed,
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        self.call(move |inner, session| inner.open(session, id, &aad, &sealed))
+            .await
+    }
+
+    /// Draws `len` random bytes from the token and seals them under key `id`.
+    pub async fn generate_data_key(
+        &self,
+        id: Uuid,
+        aad: Vec<u8>,
+        len: usize,
+    ) -> Result<(Zeroizing<Vec<u8>>, Sealed), HsmError> {
+        self.call(move |inner, session| {
+            let plaintext = random_bytes(session, len)?;
+            let sealed = inner.seal(session, id, &aad, &plaintext)?;
+            Ok((plaintext, sealed))
+        })
+        .await
+    }
+
+    /// Decrypts under one key and encrypts under another in one call, so the plaintext
+    /// never leaves this module.
+    pub async fn reencrypt(
+        &self,
+        from: (Uuid, Vec<u8>, Sealed),
+        to: (Uuid, Vec<u8>),
+    ) -> Result<Sealed, HsmError> {
+        self.call(move |inner, session| {
+            let plaintext = inner.open(session, from.0, &from.1, &from.2)?;
+            inner.seal(session, to.0, &to.1, &plaintext)
+        })
+        .await
+    }
+
+    /// `len` bytes from the token's RNG.
+    pub async fn random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        self.call(move |_, session| random_bytes(session, len))
+            .await
+    }
+
+    /// Runs `op` with a pooled session on a blocking thread.
+    async fn call<R, F>(&self, op: F) -> Result<R, HsmError>
+    where
+        R: Send + 'static,
+        F: Fn(&Inner, &Session) -> Result<R, HsmError> + Send + 'static,
+    {
+        let acquire = self.inner.permits.clone().acquire_owned();
+        let permit = tokio::time::timeout(self.inner.acquire_timeout, acquire)
+            .await
+            .map_err(|_| HsmError::new(Fault::Busy, "no token session free in time"))?
+            .map_err(|e| HsmError::new(Fault::Other, e.to_string()))?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            inner.run(&op)
+        })
+        .await
+        .map_err(|e| HsmError::new(Fault::Other, format!("token call failed: {e}")))?
+    }
+}
+
+impl Inner {
+    /// Runs `op` on a checked-out session, recovering once from a lost session or login.
+    fn run<R>(&self, op: &dyn Fn(&Inner, &Session) -> Result<R, HsmError>) -> Result<R, HsmError> {
+        let mut session = self.checkout()?;
+        let mut result = op(self, &session);
+        if let Err(e) = &result {
+            match e.fault {
+                Fault::SessionLost => {
+                    tracing::warn!(error = %e, "token session lost; opening another");
+                    session = self.ctx.open_rw_session(self.slot)?;
+                    result = op(self, &session);
+                }
+                Fault::LoggedOut => {
+                    tracing::warn!(error = %e, "token login lost; logging in again");
+                    self.log_in_again()?;
+                    result = op(self, &session);
+                }
+                _ => {}
+            }
+        }
+        match &result {
+            Err(e) if matches!(e.fault, Fault::SessionLost | Fault::TokenUnavailable) => {}
+            _ => lock(&self.idle).push(session),
+        }
+        result
+    }
+
+    fn checkout(&self) -> Result<Session, HsmError> {
+        match lock(&self.idle).pop() {
+            Some(session) => Ok(session),
+            None => Ok(self.ctx.open_rw_session(self.slot)?),
+        }
+    }
+
+    /// Opens a fresh anchor session and logs it in; the old anchor, if any, is closed after.
+    fn log_in_again(&self) -> Result<(), HsmError> {
+        let session = self.ctx.open_rw_session(self.slot)?;
+        match session.login(UserType::User, Some(&self.pin)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        lock(&self.anchor).replace(session);
+        Ok(())
+    }
+
+    /// Fills the handle cache with every secret key whose label marks it as ours.
+    fn index_objects(&self) -> Result<(), HsmError> {
+        let session = self.checkout()?;
+        let template = [Attribute::Class(ObjectClass::SECRET_KEY)];
+        let wanted = [AttributeType::Id, AttributeType::Label];
+        let mut found = HashMap::new();
+        for handle in session.find_objects(&template)? {
+            if let Some(id) = our_id(&session.get_attributes(handle, &wanted)?) {
+                found.insert(id, handle);
+            }
+        }
+        tracing::info!(objects = found.len(), "indexed key objects on the token");
+        *write(&self.handles) = found;
+        lock(&self.idle).push(session);
+        Ok(())
+    }
+
+    /// The cached handle for `id`, or one found on the token (then cached).
+    fn handle(&self, session: &Session, id: Uuid) -> Result<ObjectHandle, HsmError> {
+        if let Some(handle) = read(&self.handles).get(&id) {
+            return Ok(*handle);
+        }
+        match session.find_objects(&templates::by_id(id))?.as_slice() {
+            [handle] => {
+                write(&self.handles).insert(id, *handle);
+                Ok(*handle)
+            }
+            [] => Err(HsmError::new(
+                Fault::KeyMissing,
+                format!("no key object {id}"),
+            )),
+            _ => Err(HsmError::new(
+                Fault::Other,
+                format!("several key objects have CKA_ID {id}"),
+            )),
+        }
+    }
+
+    /// Calls `op` with the key's handle, looking the object up again once if the handle
+    /// went stale (the token was replaced or the object re-created).
+    fn with_key<R>(
+        &self,
+        session: &Session,
+        id: Uuid,
+        op: impl Fn(ObjectHandle) -> Result<R, CkError>,
+    ) -> Result<R, HsmError> {
+        match op(self.handle(session, id)?) {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                let e = HsmError::from(e);
+                if e.fault != Fault::StaleHandle {
+                    return Err(e);
+                }
+                write(&self.handles).remove(&id);
+                Ok(op(self.handle(session, id)?)?)
+            }
+        }
+    }
+
+    fn seal(
+        &self,
+        session: &Session,
+        id: Uuid,
+        aad: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Sealed, HsmError> {
+        let mut iv = [0u8; IV_LEN];
+        session.generate_random_slice(&mut iv)?;
+        let data = self.with_key(session, id, |handle| {
+            let mut nonce = iv;
+            session.encrypt(&templates::aes_gcm(&mut nonce, aad)?, handle, plaintext)
+        })?;
+        Ok(Sealed { iv, data })
+    }
+
+    fn open(
+        &self,
+        session: &Session,
+        id: Uuid,
+        aad: &[u8],
+        sealed: &Sealed,
+    ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+        let plaintext = self.with_key(session, id, |handle| {
+            let mut nonce = sealed.iv;
+            session.decrypt(&templates::aes_gcm(&mut nonce, aad)?, handle, &sealed.data)
+        })?;
+        Ok(Zeroizing::new(plaintext))
+    }
+}
+
+fn random_bytes(session: &Session, len: usize) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+    let mut bytes = Zeroizing::new(vec![0u8; len]);
+    session.generate_random_slice(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The slot whose token matches the configured label or serial.
+fn find_slot(ctx: &Pkcs11, settings: &HsmSettings) -> Result<Slot, HsmError> {
+    for slot in ctx.get_slots_with_token()? {
+        let info = ctx.get_token_info(slot)?;
+        let label_ok = settings
+            .token_label
+            .as_deref()
+            .is_none_or(|l| info.label().trim_end() == l);
+        let serial_ok = settings
+            .token_serial
+            .as_deref()
+            .is_none_or(|s| info.serial_number().trim_end() == s);
+        if label_ok && serial_ok {
+            tracing::info!(
+                label = info.label().trim_end(),
+                serial = info.serial_number().trim_end(),
+                model = info.model().trim_end(),
+                manufacturer = info.manufacturer_id().trim_end(),
+                "using token"
+            );
+            return Ok(slot);
+        }
+    }
+    Err(HsmError::new(
+        Fault::TokenUnavailable,
+        format!(
+            "no token with label {:?} / serial {:?}",
+            settings.token_label, settings.token_serial
+        ),
+    ))
+}
+
+/// The CKA_ID of an object labelled as ours, when it is a well-formed material id.
+fn our_id(attributes: &[Attribute]) -> Option<Uuid> {
+    let mut id = None;
+    let mut ours = false;
+    for attribute in attributes {
+        match attribute {
+            Attribute::Id(bytes) => id = Uuid::from_slice(bytes).ok(),
+            Attribute::Label(bytes) => ours = bytes.starts_with(templates::LABEL_PREFIX.as_bytes()),
+            _ => {}
+        }
+    }
+    id.filter(|_| ours)
+}
+
+// A panic while holding these locks cannot leave the maps half-updated (single inserts and
+// removes), so a poisoned lock is still safe to use.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,79 @@
+//! The hsmkms daemon: load settings, open the token and sidecar, serve until signalled.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+
+/// AWS KMS-compatible key management daemon backed by a PKCS#11 token.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Settings file (TOML); HSMKMS__SECTION__KEY environment variables override it.
+    #[arg(long, default_value = "config/dev.toml")]
+    config: PathBuf,
+    /// Listen address, overriding server.listen (port 0 picks a free port).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = hsmkms::config::Settings::load(&args.config)?;
+    let kms = hsmkms::open(&settings).await?;
+    let listener = TcpListener::bind(args.listen.unwrap_or(settings.server.listen)).await?;
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    // The first line is read by scripts and tests: keep its shape.
+    println!("hsmkms listening on {endpoint}");
+    println!(
+        "try: aws kms create-key --endpoint-url {endpoint} --region {}",
+        settings.aws.region
+    );
+    if let Some(credential) = settings.credentials.first() {
+        println!(
+            "     signing as {} ({})",
+            credential.access_key_id, credential.principal
+        );
+    }
+    hsmkms::api::serve(listener, kms, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return interrupt.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or(());
+}

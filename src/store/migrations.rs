@@ -1,0 +1,75 @@
+//! Schema migrations, applied in order; `PRAGMA user_version` records how far we got.
+
+/// Each entry moves the schema from version `index` to `index + 1`.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: keys, material versions, tags, and the tables the lifecycle, import and
+    // authorization features fill: aliases, grants, import jobs.
+    r#"
+    CREATE TABLE keys (
+        key_id              TEXT PRIMARY KEY,
+        created_at          INTEGER NOT NULL,   -- epoch milliseconds
+        description         TEXT NOT NULL,
+        key_usage           TEXT NOT NULL,
+        key_spec            TEXT NOT NULL,
+        origin              TEXT NOT NULL,
+        key_state           TEXT NOT NULL,      -- Creating (internal) or an AWS KeyState
+        policy              TEXT NOT NULL,
+        current_material_id TEXT,
+        deletion_date       INTEGER,
+        pending_window_days INTEGER,
+        rotation_period_days INTEGER,
+        next_rotation_at    INTEGER,
+        valid_to            INTEGER,
+        expiration_model    TEXT
+    ) STRICT;
+
+    CREATE TABLE key_materials (
+        material_id     TEXT PRIMARY KEY,       -- also the token object's CKA_ID
+        key_id          TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        state           TEXT NOT NULL,          -- Cloud KMS version state names
+        custody         TEXT NOT NULL,          -- TOKEN_OBJECT; later WRAPPED
+        wrapped_material BLOB,                  -- WRAPPED only: ciphertext under a token KEK
+        wrapping_key_id TEXT,                   -- WRAPPED only: the KEK's CKA_ID
+        created_at      INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX key_materials_by_key ON key_materials(key_id);
+
+    CREATE TABLE tags (
+        key_id    TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        tag_key   TEXT NOT NULL,
+        tag_value TEXT NOT NULL,
+        PRIMARY KEY (key_id, tag_key)
+    ) STRICT;
+
+    CREATE TABLE aliases (
+        alias_name TEXT PRIMARY KEY,
+        key_id     TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE grants (
+        grant_id           TEXT PRIMARY KEY,
+        key_id             TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        name               TEXT,
+        grantee_principal  TEXT NOT NULL,
+        retiring_principal TEXT,
+        operations         TEXT NOT NULL,       -- JSON array
+        constraints        TEXT,                -- JSON object
+        issuing_account    TEXT NOT NULL,
+        created_at         INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE import_jobs (
+        import_job_id      TEXT PRIMARY KEY,
+        key_id             TEXT NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,
+        state              TEXT NOT NULL,       -- PENDING_GENERATION, ACTIVE, EXPIRED
+        wrapping_algorithm TEXT NOT NULL,
+        wrapping_key_spec  TEXT NOT NULL,
+        wrapping_key_id    TEXT,                -- CKA_ID of the RSA key pair in the token
+        public_key         BLOB,
+        valid_to           INTEGER NOT NULL,
+        created_at         INTEGER NOT NULL
+    ) STRICT;
+    "#,
+];
