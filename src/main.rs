@@ -1,5 +1,6 @@
 //! The hsmkms daemon: load settings, open the token and sidecar, serve until signalled.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,21 +43,30 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let kms = hsmkms::open(&settings).await?;
     let listener = TcpListener::bind(args.listen.unwrap_or(settings.server.listen)).await?;
     let endpoint = format!("http://{}", listener.local_addr()?);
-    // The first line is read by scripts and tests: keep its shape.
-    println!("hsmkms listening on {endpoint}");
-    println!(
+    print_banner(&endpoint, &settings);
+    hsmkms::api::serve(listener, kms, shutdown_signal()).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Tells the operator where to point AWS tools. The first line is read by scripts and
+/// tests: keep its shape. A closed stdout must not stop the daemon, so errors are ignored.
+fn print_banner(endpoint: &str, settings: &hsmkms::config::Settings) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "hsmkms listening on {endpoint}");
+    let _ = writeln!(
+        out,
         "try: aws kms create-key --endpoint-url {endpoint} --region {}",
         settings.aws.region
     );
     if let Some(credential) = settings.credentials.first() {
-        println!(
+        let _ = writeln!(
+            out,
             "     signing as {} ({})",
             credential.access_key_id, credential.principal
         );
     }
-    hsmkms::api::serve(listener, kms, shutdown_signal()).await;
-    tracing::info!("stopped");
-    Ok(())
+    let _ = out.flush();
 }
 
 /// Completes on SIGINT or SIGTERM.
