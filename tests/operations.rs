@@ -9,14 +9,22 @@ use common::{Daemon, ACCOUNT};
 
 async fn new_key(client: &aws_sdk_kms::Client) -> String {
     let created = client.create_key().send().await.expect("create key");
-    created.key_metadata().expect("metadata").key_id().to_owned()
+    created
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_owned()
 }
 
 #[tokio::test]
 async fn create_and_describe_key_report_full_metadata() {
     let daemon = Daemon::start();
     let client = daemon.client();
-    let tag = Tag::builder().tag_key("team").tag_value("payments").build().unwrap();
+    let tag = Tag::builder()
+        .tag_key("team")
+        .tag_value("payments")
+        .build()
+        .unwrap();
     let created = client
         .create_key()
         .description("orders")
@@ -36,7 +44,12 @@ async fn create_and_describe_key_report_full_metadata() {
     assert!(meta.creation_date().is_some());
 
     for name in [id.to_owned(), daemon.key_arn(id)] {
-        let described = client.describe_key().key_id(name).send().await.expect("describe");
+        let described = client
+            .describe_key()
+            .key_id(name)
+            .send()
+            .await
+            .expect("describe");
         let d = described.key_metadata().expect("metadata");
         assert_eq!(d.key_id(), id);
         assert_eq!(d.key_spec().map(|s| s.as_str()), Some("SYMMETRIC_DEFAULT"));
@@ -65,7 +78,10 @@ async fn encrypt_then_decrypt_round_trips_with_context() {
             .await
             .expect("encrypt");
         assert_eq!(encrypted.key_id(), Some(daemon.key_arn(&id).as_str()));
-        assert_eq!(encrypted.encryption_algorithm().map(|a| a.as_str()), Some("SYMMETRIC_DEFAULT"));
+        assert_eq!(
+            encrypted.encryption_algorithm().map(|a| a.as_str()),
+            Some("SYMMETRIC_DEFAULT")
+        );
         let blob = encrypted.ciphertext_blob().expect("blob").clone();
         // KeyId is optional for symmetric ciphertext; the context order does not matter.
         let decrypted = client
@@ -76,7 +92,10 @@ async fn encrypt_then_decrypt_round_trips_with_context() {
             .send()
             .await
             .expect("decrypt");
-        assert_eq!(decrypted.plaintext().map(|p| p.as_ref()), Some(plaintext.as_slice()));
+        assert_eq!(
+            decrypted.plaintext().map(|p| p.as_ref()),
+            Some(plaintext.as_slice())
+        );
         assert_eq!(decrypted.key_id(), Some(daemon.key_arn(&id).as_str()));
         assert!(decrypted.key_material_id().is_some());
         let with_key = client
@@ -88,7 +107,10 @@ async fn encrypt_then_decrypt_round_trips_with_context() {
             .send()
             .await
             .expect("decrypt with key id");
-        assert_eq!(with_key.plaintext().map(|p| p.as_ref()), Some(plaintext.as_slice()));
+        assert_eq!(
+            with_key.plaintext().map(|p| p.as_ref()),
+            Some(plaintext.as_slice())
+        );
     }
 }
 
@@ -147,7 +169,10 @@ async fn re_encrypt_moves_ciphertext_to_another_key_and_context() {
         .send()
         .await
         .expect("decrypt under the new key");
-    assert_eq!(decrypted.plaintext().map(|p| p.as_ref()), Some(&b"move me"[..]));
+    assert_eq!(
+        decrypted.plaintext().map(|p| p.as_ref()),
+        Some(&b"move me"[..])
+    );
 }
 
 #[tokio::test]
@@ -155,8 +180,15 @@ async fn generate_data_key_returns_a_key_that_decrypts_back() {
     let daemon = Daemon::start();
     let client = daemon.client();
     let id = new_key(&client).await;
-    for (spec, len) in [(Some(DataKeySpec::Aes256), 32), (Some(DataKeySpec::Aes128), 16), (None, 7)] {
-        let request = client.generate_data_key().key_id(&id).encryption_context("k", "v");
+    for (spec, len) in [
+        (Some(DataKeySpec::Aes256), 32),
+        (Some(DataKeySpec::Aes128), 16),
+        (None, 7),
+    ] {
+        let request = client
+            .generate_data_key()
+            .key_id(&id)
+            .encryption_context("k", "v");
         let request = match spec {
             Some(spec) => request.key_spec(spec),
             None => request.number_of_bytes(len as i32),
@@ -173,7 +205,10 @@ async fn generate_data_key_returns_a_key_that_decrypts_back() {
             .send()
             .await
             .expect("decrypt data key");
-        assert_eq!(decrypted.plaintext().map(|p| p.as_ref().to_vec()), Some(plaintext));
+        assert_eq!(
+            decrypted.plaintext().map(|p| p.as_ref().to_vec()),
+            Some(plaintext)
+        );
     }
     let without = client
         .generate_data_key_without_plaintext()
@@ -196,11 +231,26 @@ async fn generate_random_returns_the_requested_length() {
     let daemon = Daemon::start();
     let client = daemon.client();
     for n in [1, 32, 1024] {
-        let out = client.generate_random().number_of_bytes(n).send().await.expect("random");
+        let out = client
+            .generate_random()
+            .number_of_bytes(n)
+            .send()
+            .await
+            .expect("random");
         assert_eq!(out.plaintext().map(|p| p.as_ref().len()), Some(n as usize));
     }
-    let a = client.generate_random().number_of_bytes(32).send().await.expect("random");
-    let b = client.generate_random().number_of_bytes(32).send().await.expect("random");
+    let a = client
+        .generate_random()
+        .number_of_bytes(32)
+        .send()
+        .await
+        .expect("random");
+    let b = client
+        .generate_random()
+        .number_of_bytes(32)
+        .send()
+        .await
+        .expect("random");
     assert_ne!(a.plaintext(), b.plaintext());
 }
 
@@ -253,30 +303,54 @@ async fn aws_cli_round_trip_when_installed() {
             .args(args)
             .args(["--endpoint-url", &daemon.endpoint, "--output", "text"])
             .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-            .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            )
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .output()
             .expect("run aws");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
     };
     let key = aws(&["kms", "create-key", "--query", "KeyMetadata.KeyId"]);
     let plain = daemon.dir().join("plain.txt");
     std::fs::write(&plain, "hello from the CLI").expect("write");
     let blob_b64 = aws(&[
-        "kms", "encrypt", "--key-id", &key, "--plaintext", &format!("fileb://{}", plain.display()),
-        "--query", "CiphertextBlob",
+        "kms",
+        "encrypt",
+        "--key-id",
+        &key,
+        "--plaintext",
+        &format!("fileb://{}", plain.display()),
+        "--query",
+        "CiphertextBlob",
     ]);
     let blob = daemon.dir().join("blob.bin");
     use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(blob_b64).expect("base64");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(blob_b64)
+        .expect("base64");
     std::fs::write(&blob, bytes).expect("write");
     let plain_b64 = aws(&[
-        "kms", "decrypt", "--ciphertext-blob", &format!("fileb://{}", blob.display()),
-        "--query", "Plaintext",
+        "kms",
+        "decrypt",
+        "--ciphertext-blob",
+        &format!("fileb://{}", blob.display()),
+        "--query",
+        "Plaintext",
     ]);
-    let decoded = base64::engine::general_purpose::STANDARD.decode(plain_b64).expect("base64");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(plain_b64)
+        .expect("base64");
     assert_eq!(decoded, b"hello from the CLI");
 }

@@ -13,7 +13,7 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use tokio::sync::Semaphore;
@@ -198,24 +198,25 @@ impl Hsm {
 }
 
 impl Inner {
-    /// Runs `op` on a checked-out session, recovering once from a lost session or login.
+    /// Runs `op` on a checked-out session, recovering from a lost session and a lost login
+    /// (a closed session can be followed by a logged-out token, hence two rounds).
     fn run<R>(&self, op: &dyn Fn(&Inner, &Session) -> Result<R, HsmError>) -> Result<R, HsmError> {
         let mut session = self.checkout()?;
         let mut result = op(self, &session);
-        if let Err(e) = &result {
+        for _ in 0..2 {
+            let Err(e) = &result else { break };
             match e.fault {
                 Fault::SessionLost => {
                     tracing::warn!(error = %e, "token session lost; opening another");
                     session = self.ctx.open_rw_session(self.slot)?;
-                    result = op(self, &session);
                 }
                 Fault::LoggedOut => {
                     tracing::warn!(error = %e, "token login lost; logging in again");
                     self.log_in_again()?;
-                    result = op(self, &session);
                 }
-                _ => {}
+                _ => break,
             }
+            result = op(self, &session);
         }
         match &result {
             Err(e) if matches!(e.fault, Fault::SessionLost | Fault::TokenUnavailable) => {}
@@ -269,15 +270,24 @@ impl Inner {
                 write(&self.handles).insert(id, *handle);
                 Ok(*handle)
             }
-            [] => Err(HsmError::new(
-                Fault::KeyMissing,
-                format!("no key object {id}"),
-            )),
+            [] => Err(self.why_missing(session, id)?),
             _ => Err(HsmError::new(
                 Fault::Other,
                 format!("several key objects have CKA_ID {id}"),
             )),
         }
+    }
+
+    /// A search found nothing: either the object is gone or the token logged us out, which
+    /// hides private objects (and invalidates their handles) without saying so.
+    fn why_missing(&self, session: &Session, id: Uuid) -> Result<HsmError, HsmError> {
+        let state = session.get_session_info()?.session_state();
+        Ok(match state {
+            SessionState::RwUser | SessionState::RoUser => {
+                HsmError::new(Fault::KeyMissing, format!("no key object {id}"))
+            }
+            _ => HsmError::new(Fault::LoggedOut, "the session is no longer logged in"),
+        })
     }
 
     /// Calls `op` with the key's handle, looking the object up again once if the handle

@@ -127,7 +127,8 @@ impl Drop for Daemon {
     }
 }
 
-fn init_token(dir: &Path) {
+/// Creates a SoftHSM2 token, a PIN file and a daemon config under `dir`.
+pub fn init_token(dir: &Path) {
     let tokens = dir.join("tokens");
     std::fs::create_dir_all(&tokens).expect("token dir");
     let conf = dir.join("softhsm2.conf");
