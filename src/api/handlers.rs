@@ -216,7 +216,7 @@ pub async fn list_keys(kms: &Kms, r: ListKeysRequest) -> Result<Vec<u8>, KmsErro
     let limit = r.limit.unwrap_or(100);
     range("limit", limit, 1, 1000)?;
     if let Some(marker) = &r.marker {
-        str_len("marker", marker, 1, 320)?;
+        str_len("marker", marker, 1, 1024)?;
     }
     let page = kms.list_keys(usize::try_from(limit).unwrap_or(100), r.marker.as_deref())?;
     let keys = page

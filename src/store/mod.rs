@@ -57,10 +57,15 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         create_private(path)?;
         let mut conn = Connection::open(path)?;
+        // One connection per process: waiting only ever means another daemon holds the file.
+        conn.busy_timeout(std::time::Duration::from_millis(500))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        // Take the exclusive lock now, so a second daemon on this file fails at start-up
+        // instead of at its first write.
+        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")?;
         migrate(&mut conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
