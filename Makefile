@@ -24,12 +24,12 @@ run: token build
 	@echo "AWS CLI: export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY AWS_DEFAULT_REGION=us-east-1"
 	./target/release/hsmkms --config config/dev.toml
 
-test: deps
+test: deps lint
 	$(CARGO) test --locked -- --test-threads=2
 
-bench: token build
-	$(CARGO) run --release --locked --example loadgen -- --config config/dev.toml
+bench: deps
+	$(CARGO) bench --locked --bench encrypt
 
-lint:
+lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets --locked -- -D warnings

@@ -8,6 +8,7 @@
 //! `cargo bench --bench encrypt` (or `make bench`). Optional environment:
 //! BENCH_SECONDS (per phase, default 5), BENCH_CONCURRENCY (default 16),
 //! HSMKMS__HSM__SESSION_POOL_SIZE (the daemon's token sessions, default 2 here).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 #[path = "../tests/common/mod.rs"]
 mod common;

@@ -2,6 +2,7 @@
 //! material reaches the sidecar, and a crash during CreateKey is rolled back at start-up.
 //! This binary opens the token itself with cryptoki, so it holds a single test: a PKCS#11
 //! module reads SOFTHSM2_CONF once per process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Every error the daemon produces today, as a client sees it: the exact `__type`, the
 //! exact message (or its absence), a 4xx status, and the `x-amzn-RequestId` /
 //! `x-amzn-ErrorType` headers. Each test runs its own daemon on its own token.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 

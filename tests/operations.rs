@@ -1,5 +1,6 @@
 //! Every operation of the foundation through the official AWS SDK for Rust, against a real
 //! SoftHSM2 token.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The token side recovers by itself: a token that logged us out is logged in again, and
 //! the request that noticed still succeeds. Runs the token layer in this process, so it
 //! holds a single test (one PKCS#11 module per process).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 
