@@ -44,26 +44,26 @@ const MAX_CIPHERTEXT: usize = 6144;
 const MAX_GRANT_TOKENS: usize = 10;
 
 /// Serialises a response body.
-fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, KmsError> {
+pub(super) fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, KmsError> {
     serde_json::to_vec(value).map_err(KmsError::internal)
 }
 
-fn unsupported(message: String) -> KmsError {
+pub(super) fn unsupported(message: String) -> KmsError {
     KmsError::new(ErrorKind::UnsupportedOperation, message)
 }
 
 /// A key id member: required, 1..2048 characters.
-fn key_id(value: Option<String>, member: &str) -> Result<String, KmsError> {
+pub(super) fn key_id(value: Option<String>, member: &str) -> Result<String, KmsError> {
     let value = required(value, member)?;
     str_len(member, &value, 1, MAX_KEY_ID)?;
     Ok(value)
 }
 
-fn optional_key_id(value: Option<String>, member: &str) -> Result<Option<String>, KmsError> {
+pub(super) fn optional_key_id(value: Option<String>, member: &str) -> Result<Option<String>, KmsError> {
     value.map(|v| key_id(Some(v), member)).transpose()
 }
 
-fn grant_tokens(tokens: Option<&Vec<String>>) -> Result<(), KmsError> {
+pub(super) fn grant_tokens(tokens: Option<&Vec<String>>) -> Result<(), KmsError> {
     let Some(tokens) = tokens else { return Ok(()) };
     if tokens.len() > MAX_GRANT_TOKENS {
         return Err(KmsError::new(
@@ -101,7 +101,7 @@ fn no_custom_key_store(id: Option<&String>) -> Result<(), KmsError> {
 }
 
 /// KeyMetadata for `key`.
-fn metadata(kms: &Kms, key: &Key) -> KeyMetadata {
+pub(super) fn metadata(kms: &Kms, key: &Key) -> KeyMetadata {
     KeyMetadata {
         aws_account_id: kms.identity().account.clone(),
         key_id: key.id.to_string(),
@@ -220,7 +220,7 @@ pub async fn list_keys(kms: &Kms, r: ListKeysRequest) -> Result<Vec<u8>, KmsErro
     }
     let page = kms.list_keys(usize::try_from(limit).unwrap_or(100), r.marker.as_deref())?;
     let keys = page
-        .keys
+        .items
         .iter()
         .map(|k| KeyListEntry {
             key_id: k.id.to_string(),
@@ -229,7 +229,7 @@ pub async fn list_keys(kms: &Kms, r: ListKeysRequest) -> Result<Vec<u8>, KmsErro
         .collect();
     json(&ListKeysResponse {
         keys,
-        truncated: page.next_marker.is_some(),
+        truncated: page.truncated(),
         next_marker: page.next_marker,
     })
 }

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::model::{Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin};
+use super::model::{
+    Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin, Rotation,
+};
 use super::rules::KeyState;
 use super::{ErrorKind, Identity, Kms, KmsError};
 
@@ -39,13 +41,6 @@ impl Kms {
             None => default_policy(&self.identity),
         };
         let now = self.clock.now();
-        let material_id = Uuid::new_v4();
-        let material = Material {
-            id: material_id,
-            state: MaterialState::PendingGeneration,
-            custody: Custody::TokenObject,
-            created_at: now,
-        };
         let mut key = Key {
             id: Uuid::new_v4(),
             created_at: now,
@@ -55,11 +50,33 @@ impl Kms {
             origin: new.origin,
             state: KeyState::Enabled,
             policy,
-            current_material: Some(material_id),
-            materials: vec![material],
+            current_material: None,
+            materials: Vec::new(),
+            deletion_date: None,
+            pending_window_days: None,
+            rotation: Rotation::default(),
         };
-        let (pending, tags) = (key.clone(), new.tags);
-        self.blocking(move |store| store.insert_creating(&pending, &tags))
+        let tags = new.tags;
+        if key.origin == Origin::External {
+            // No material until the caller imports some; nothing is made in the token yet.
+            key.state = KeyState::PendingImport;
+            let live = key.clone();
+            self.blocking(move |store| store.insert_key(&live, &tags, false))
+                .await?;
+            tracing::info!(key_id = %key.id, "created key awaiting imported material");
+            return Ok(self.remember(key));
+        }
+        let material_id = Uuid::new_v4();
+        key.current_material = Some(material_id);
+        key.materials.push(Material {
+            id: material_id,
+            state: MaterialState::PendingGeneration,
+            custody: Custody::TokenObject,
+            created_at: now,
+            rotation_type: None,
+        });
+        let pending = key.clone();
+        self.blocking(move |store| store.insert_key(&pending, &tags, true))
             .await?;
         if let Err(e) = self.hsm.generate_key(material_id, key.id.to_string()).await {
             self.undo_create(&key).await;
@@ -67,10 +84,7 @@ impl Kms {
         }
         key.materials[0].state = MaterialState::Enabled;
         let live = key.clone();
-        if let Err(e) = self
-            .blocking(move |store| store.finish_creating(&live))
-            .await
-        {
+        if let Err(e) = self.blocking(move |store| store.finish_creating(&live)).await {
             self.undo_create(&key).await;
             return Err(e);
         }

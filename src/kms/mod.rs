@@ -8,6 +8,7 @@ pub mod error;
 pub mod keyref;
 mod list_keys;
 pub mod model;
+pub mod paging;
 pub mod rules;
 mod startup;
 
@@ -24,7 +25,6 @@ pub use create_key::NewKey;
 pub use crypto::{DataKey, Decrypted, Encrypted, ReEncryptSide, ReEncrypted};
 pub use error::{ErrorKind, KmsError};
 pub use keyref::{Identity, KeyRef};
-pub use list_keys::KeyPage;
 pub use model::{Key, Millis};
 
 /// Reads the time, so tests can move it.
@@ -154,7 +154,7 @@ impl Kms {
     fn check(&self, op: rules::Op, key: &Key) -> Result<rules::Verdict, KmsError> {
         let facts = rules::KeyFacts {
             state: key.state,
-            external: false,
+            external: key.origin == model::Origin::External,
         };
         rules::check(op, facts, &self.arn(key)).map_err(|refusal| {
             let kind = match refusal.denial {

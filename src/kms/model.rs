@@ -30,6 +30,23 @@ pub struct Key {
     pub current_material: Option<Uuid>,
     /// Every material version the key has had, oldest first.
     pub materials: Vec<Material>,
+    /// When a key pending deletion is destroyed.
+    pub deletion_date: Option<Millis>,
+    /// The waiting period ScheduleKeyDeletion was given, in days.
+    pub pending_window_days: Option<i64>,
+    /// Automatic rotation settings.
+    pub rotation: Rotation,
+}
+
+/// Automatic rotation of a key's material.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rotation {
+    /// Whether automatic rotation is on.
+    pub enabled: bool,
+    /// Days between automatic rotations.
+    pub period_days: Option<i64>,
+    /// When the next automatic rotation is due.
+    pub next_at: Option<Millis>,
 }
 
 impl Key {
@@ -50,6 +67,8 @@ pub struct Material {
     pub custody: Custody,
     /// When the version was created.
     pub created_at: Millis,
+    /// How the version came to be current: `None` for a key's first material.
+    pub rotation_type: Option<RotationType>,
 }
 
 macro_rules! wire_enum {
@@ -89,7 +108,9 @@ wire_enum!(
     /// Origin of the key material.
     Origin {
         /// Generated inside the token.
-        AwsKms = "AWS_KMS"
+        AwsKms = "AWS_KMS",
+        /// Imported by the caller, unwrapped inside the token.
+        External = "EXTERNAL"
     }
 );
 
@@ -99,7 +120,9 @@ wire_enum!(
         /// The token object is being created; never acknowledged to a client.
         PendingGeneration = "PENDING_GENERATION",
         /// Usable for encryption (if current) and decryption.
-        Enabled = "ENABLED"
+        Enabled = "ENABLED",
+        /// The token object was destroyed with its key; ciphertexts under it are lost.
+        Destroyed = "DESTROYED"
     }
 );
 
@@ -123,5 +146,15 @@ wire_enum!(
         RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
         /// SM2 public-key encryption (asymmetric keys only).
         Sm2Pke = "SM2PKE"
+    }
+);
+
+wire_enum!(
+    /// How a material version became current (ListKeyRotations' RotationType).
+    RotationType {
+        /// By the rotation schedule.
+        Automatic = "AUTOMATIC",
+        /// By RotateKeyOnDemand.
+        OnDemand = "ON_DEMAND"
     }
 );

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[&str] = &[
         current_material_id TEXT,
         deletion_date       INTEGER,
         pending_window_days INTEGER,
+        rotation_enabled    INTEGER NOT NULL DEFAULT 0,
         rotation_period_days INTEGER,
         next_rotation_at    INTEGER,
         valid_to            INTEGER,
@@ -30,7 +31,8 @@ pub const MIGRATIONS: &[&str] = &[
         custody         TEXT NOT NULL,          -- TOKEN_OBJECT; later WRAPPED
         wrapped_material BLOB,                  -- WRAPPED only: ciphertext under a token KEK
         wrapping_key_id TEXT,                   -- WRAPPED only: the KEK's CKA_ID
-        created_at      INTEGER NOT NULL
+        created_at      INTEGER NOT NULL,
+        rotation_type   TEXT                    -- AUTOMATIC or ON_DEMAND; NULL for the first
     ) STRICT;
     CREATE INDEX key_materials_by_key ON key_materials(key_id);
 
@@ -47,6 +49,7 @@ pub const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
     ) STRICT;
+    CREATE INDEX aliases_by_key ON aliases(key_id);
 
     CREATE TABLE grants (
         grant_id           TEXT PRIMARY KEY,
@@ -57,8 +60,10 @@ pub const MIGRATIONS: &[&str] = &[
         operations         TEXT NOT NULL,       -- JSON array
         constraints        TEXT,                -- JSON object
         issuing_account    TEXT NOT NULL,
+        grant_token        TEXT NOT NULL,
         created_at         INTEGER NOT NULL
     ) STRICT;
+    CREATE INDEX grants_by_key ON grants(key_id);
 
     CREATE TABLE import_jobs (
         import_job_id      TEXT PRIMARY KEY,

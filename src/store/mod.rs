@@ -9,11 +9,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
 
-use crate::kms::model::{Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin};
+use crate::kms::model::{
+    Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin, Rotation, RotationType,
+};
 use crate::kms::rules::KeyState;
 
 /// Internal key state for a key whose token object may not exist yet.
 const CREATING: &str = "Creating";
+/// Internal key state of a deleted key's tombstone, kept for the record.
+const DELETED: &str = "Deleted";
 
 /// Why a sidecar call failed.
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +81,14 @@ impl Store {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records a key in the Creating state, with its material and tags, in one transaction.
-    pub fn insert_creating(&self, key: &Key, tags: &[(String, String)]) -> Result<(), StoreError> {
+    /// Records a key with its materials and tags in one transaction: in the internal
+    /// Creating state while its token objects are being made (`creating`), else as it is.
+    pub fn insert_key(
+        &self,
+        key: &Key,
+        tags: &[(String, String)],
+        creating: bool,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         tx.execute(
@@ -92,29 +102,74 @@ impl Store {
                 key.usage.as_str(),
                 key.spec.as_str(),
                 key.origin.as_str(),
-                CREATING,
+                if creating { CREATING } else { key.state.as_str() },
                 key.policy,
                 key.current_material.map(|m| m.to_string()),
             ],
         )?;
         for m in &key.materials {
-            tx.execute(
-                "INSERT INTO key_materials (material_id, key_id, state, custody, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    m.id.to_string(),
-                    key.id.to_string(),
-                    m.state.as_str(),
-                    m.custody.as_str(),
-                    m.created_at
-                ],
-            )?;
+            upsert_material(&tx, key.id, m)?;
         }
         for (k, v) in tags {
             tx.execute(
                 "INSERT INTO tags (key_id, tag_key, tag_value) VALUES (?1, ?2, ?3)",
                 params![key.id.to_string(), k, v],
             )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Writes a key's mutable fields and its materials (new ones added, states updated).
+    pub fn save_key(&self, key: &Key) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let changed = tx.execute(
+            "UPDATE keys SET description = ?2, key_state = ?3, policy = ?4,
+                    current_material_id = ?5, deletion_date = ?6, pending_window_days = ?7,
+                    rotation_enabled = ?8, rotation_period_days = ?9, next_rotation_at = ?10
+             WHERE key_id = ?1 AND key_state NOT IN (?11, ?12)",
+            params![
+                key.id.to_string(),
+                key.description,
+                key.state.as_str(),
+                key.policy,
+                key.current_material.map(|m| m.to_string()),
+                key.deletion_date,
+                key.pending_window_days,
+                key.rotation.enabled,
+                key.rotation.period_days,
+                key.rotation.next_at,
+                CREATING,
+                DELETED,
+            ],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!("no live key {}", key.id)));
+        }
+        for m in &key.materials {
+            upsert_material(&tx, key.id, m)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Leaves a tombstone of a deleted key (its row, materials DESTROYED) for the record,
+    /// and removes its aliases, grants and tags.
+    pub fn tombstone_key(&self, key_id: Uuid) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let id = key_id.to_string();
+        tx.execute(
+            "UPDATE keys SET key_state = ?2 WHERE key_id = ?1",
+            params![id, DELETED],
+        )?;
+        tx.execute(
+            "UPDATE key_materials SET state = ?2 WHERE key_id = ?1",
+            params![id, MaterialState::Destroyed.as_str()],
+        )?;
+        for table in ["aliases", "grants", "tags"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE key_id = ?1"), [&id])?;
         }
         tx.commit()?;
         Ok(())
@@ -178,14 +233,15 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT key_id, created_at, description, key_usage, key_spec, origin, key_state,
-                    policy, current_material_id
-             FROM keys WHERE key_state != ?1",
+                    policy, current_material_id, deletion_date, pending_window_days,
+                    rotation_enabled, rotation_period_days, next_rotation_at
+             FROM keys WHERE key_state NOT IN (?1, ?2)",
         )?;
         let mut keys = stmt
-            .query_map([CREATING], key_from_row)?
+            .query_map([CREATING, DELETED], key_from_row)?
             .collect::<Result<Result<Vec<Key>, StoreError>, rusqlite::Error>>()??;
         let mut stmt = conn.prepare(
-            "SELECT material_id, state, custody, created_at FROM key_materials
+            "SELECT material_id, state, custody, created_at, rotation_type FROM key_materials
              WHERE key_id = ?1 ORDER BY created_at, material_id",
         )?;
         for key in &mut keys {
@@ -226,6 +282,23 @@ impl Store {
     }
 }
 
+fn upsert_material(tx: &rusqlite::Transaction<'_>, key_id: Uuid, m: &Material) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO key_materials (material_id, key_id, state, custody, created_at, rotation_type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (material_id) DO UPDATE SET state = excluded.state",
+        params![
+            m.id.to_string(),
+            key_id.to_string(),
+            m.state.as_str(),
+            m.custody.as_str(),
+            m.created_at,
+            m.rotation_type.map(|r| r.as_str()),
+        ],
+    )?;
+    Ok(())
+}
+
 /// Creates the file with mode 0600 so key metadata is private from the first byte.
 fn create_private(path: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -263,12 +336,15 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 fn key_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Key, StoreError>> {
     let text = |i: usize| row.get::<_, String>(i);
-    let (usage, spec, origin, state) = (text(3)?, text(4)?, text(5)?, text(6)?);
+    let (id, usage, spec, origin, state) = (text(0)?, text(3)?, text(4)?, text(5)?, text(6)?);
     let current: Option<String> = row.get(8)?;
-    let created_at = row.get(1)?;
-    let description = text(2)?;
-    let policy = text(7)?;
-    let id = text(0)?;
+    let rotation = Rotation {
+        enabled: row.get(11)?,
+        period_days: row.get(12)?,
+        next_at: row.get(13)?,
+    };
+    let (created_at, description, policy) = (row.get(1)?, text(2)?, text(7)?);
+    let (deletion_date, pending_window_days) = (row.get(9)?, row.get(10)?);
     Ok((|| {
         Ok(Key {
             id: parse_uuid(&id)?,
@@ -281,19 +357,25 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Key, StoreError>> {
             policy,
             current_material: current.as_deref().map(parse_uuid).transpose()?,
             materials: Vec::new(),
+            deletion_date,
+            pending_window_days,
+            rotation,
         })
     })())
 }
 
 fn material_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Material, StoreError>> {
     let (id, state, custody): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
-    let created_at = row.get(3)?;
+    let (created_at, rotation): (i64, Option<String>) = (row.get(3)?, row.get(4)?);
     Ok((|| {
         Ok(Material {
             id: parse_uuid(&id)?,
             state: parsed(MaterialState::parse(&state), &state)?,
             custody: parsed(Custody::parse(&custody), &custody)?,
             created_at,
+            rotation_type: rotation
+                .map(|r| parsed(RotationType::parse(&r), &r))
+                .transpose()?,
         })
     })())
 }
