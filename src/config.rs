@@ -20,6 +20,37 @@ pub struct Settings {
     pub hsm: HsmSettings,
     /// The sidecar metadata database.
     pub store: StoreSettings,
+    /// Background work: deletions and rotations when due.
+    #[serde(default)]
+    pub scheduler: SchedulerSettings,
+    /// Development-only switches; all off by default.
+    #[serde(default)]
+    pub dev: DevSettings,
+}
+
+/// How often due work is looked for.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulerSettings {
+    /// Seconds between runs of the scheduler.
+    pub interval_seconds: u64,
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        SchedulerSettings {
+            interval_seconds: 30,
+        }
+    }
+}
+
+/// Development-only switches. The daemon refuses them unless the token is SoftHSM2.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DevSettings {
+    /// Lets `HsmKmsDev.AdvanceClock` move the service's clock forward.
+    pub clock_control: bool,
+    /// Starts the clock this many seconds ahead (needs `clock_control`).
+    pub clock_offset_seconds: i64,
 }
 
 /// HTTP listener settings.
@@ -130,6 +161,16 @@ impl Settings {
         if self.hsm.token_label.is_none() && self.hsm.token_serial.is_none() {
             return Err(SettingsError::Rejected(
                 "set hsm.token_label or hsm.token_serial".into(),
+            ));
+        }
+        if self.dev.clock_offset_seconds != 0 && !self.dev.clock_control {
+            return Err(SettingsError::Rejected(
+                "dev.clock_offset_seconds needs dev.clock_control".into(),
+            ));
+        }
+        if self.scheduler.interval_seconds == 0 {
+            return Err(SettingsError::Rejected(
+                "scheduler.interval_seconds must be at least 1".into(),
             ));
         }
         if self.hsm.session_pool_size == 0 {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use config::Settings;
 use hsm::Hsm;
-use kms::{Identity, Kms, SystemClock};
+use kms::{Clock, Identity, Kms};
 use store::Store;
 
 /// Why the daemon could not start.
@@ -44,6 +44,29 @@ pub async fn open(settings: &Settings) -> Result<Arc<Kms>, StartError> {
         region: settings.aws.region.clone(),
         account: settings.aws.account_id.clone(),
     };
-    let kms = Kms::start(hsm, store, identity, Arc::new(SystemClock)).await?;
-    Ok(Arc::new(kms))
+    let clock = clock(settings, &hsm)?;
+    let kms = Arc::new(Kms::start(hsm, store, identity, Arc::new(clock)).await?);
+    let every = std::time::Duration::from_secs(settings.scheduler.interval_seconds);
+    kms::scheduler::spawn(kms.clone(), every);
+    Ok(kms)
+}
+
+/// The system clock, or a movable one for development, which is refused unless the token
+/// is SoftHSM2: no hardware token ever runs with a movable clock.
+fn clock(settings: &Settings, hsm: &Hsm) -> Result<Clock, StartError> {
+    if !settings.dev.clock_control {
+        return Ok(Clock::system());
+    }
+    if !hsm.is_software_token() {
+        return Err(config::SettingsError::Rejected(
+            "dev.clock_control is refused on a hardware token".into(),
+        )
+        .into());
+    }
+    tracing::warn!(
+        offset_seconds = settings.dev.clock_offset_seconds,
+        "DEVELOPMENT CLOCK CONTROL IS ON: HsmKmsDev.AdvanceClock can move time forward, \
+         which deletes keys and rotates material early. Never use this in production."
+    );
+    Ok(Clock::controllable(settings.dev.clock_offset_seconds))
 }

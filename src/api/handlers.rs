@@ -4,6 +4,7 @@
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::lifecycle::seconds;
 use super::validate::{blob_len, one_of, parse_enum, range, required, required_secret, str_len};
 use super::wire::*;
 use crate::kms::model::{EncryptionAlgorithm, Key, KeySpec, KeyUsage, Origin};
@@ -59,7 +60,10 @@ pub(super) fn key_id(value: Option<String>, member: &str) -> Result<String, KmsE
     Ok(value)
 }
 
-pub(super) fn optional_key_id(value: Option<String>, member: &str) -> Result<Option<String>, KmsError> {
+pub(super) fn optional_key_id(
+    value: Option<String>,
+    member: &str,
+) -> Result<Option<String>, KmsError> {
     value.map(|v| key_id(Some(v), member)).transpose()
 }
 
@@ -108,9 +112,11 @@ pub(super) fn metadata(kms: &Kms, key: &Key) -> KeyMetadata {
         arn: kms.arn(key),
         creation_date: key.created_at as f64 / 1000.0,
         enabled: key.state == KeyState::Enabled,
+        deletion_date: key.deletion_date.map(seconds),
+        pending_deletion_window_in_days: key.pending_window_days,
         description: key.description.clone(),
         key_usage: key.usage.as_str(),
-        key_state: key.state.as_str(),
+        key_state: kms.state_of(key).as_str(),
         origin: key.origin.as_str(),
         key_manager: "CUSTOMER",
         customer_master_key_spec: key.spec.as_str(),

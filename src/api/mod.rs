@@ -1,8 +1,11 @@
 //! The AWS JSON 1.1 protocol over HTTP/1.1: `POST /` with `X-Amz-Target:
 //! TrentService.<Operation>`. No crypto and no SQL here.
 
+mod dev;
 mod error;
 mod handlers;
+mod lifecycle;
+mod rotation;
 mod validate;
 mod wire;
 
@@ -30,6 +33,8 @@ use crate::kms::Kms;
 /// Largest request body accepted, in bytes (a 128 KiB key policy fits with room).
 const MAX_BODY: usize = 256 * 1024;
 const TARGET_PREFIX: &str = "TrentService.";
+/// Development only: moves the clock (see `dev.clock_control`).
+const DEV_ADVANCE_CLOCK: &str = "HsmKmsDev.AdvanceClock";
 const JSON_1_1: &str = "application/x-amz-json-1.1";
 
 /// Serves connections from `listener` until `shutdown` completes, then lets open
@@ -134,6 +139,11 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 }
 
 async fn dispatch(kms: &Kms, target: Option<&str>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    if target == Some(DEV_ADVANCE_CLOCK) && kms.dev_operations() {
+        return dev::advance_clock(kms, parse(body)?)
+            .await
+            .map_err(ApiError::from);
+    }
     let operation = target
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
         .ok_or_else(|| ApiError::unknown_operation(target.unwrap_or("")))?;
@@ -149,6 +159,16 @@ async fn dispatch(kms: &Kms, target: Option<&str>, body: &[u8]) -> Result<Vec<u8
             handlers::generate_data_key(kms, parse(body)?, false).await
         }
         "GenerateRandom" => handlers::generate_random(kms, parse(body)?).await,
+        "EnableKey" => lifecycle::enable_key(kms, parse(body)?).await,
+        "DisableKey" => lifecycle::disable_key(kms, parse(body)?).await,
+        "ScheduleKeyDeletion" => lifecycle::schedule_key_deletion(kms, parse(body)?).await,
+        "CancelKeyDeletion" => lifecycle::cancel_key_deletion(kms, parse(body)?).await,
+        "UpdateKeyDescription" => lifecycle::update_key_description(kms, parse(body)?).await,
+        "EnableKeyRotation" => rotation::enable_key_rotation(kms, parse(body)?).await,
+        "DisableKeyRotation" => rotation::disable_key_rotation(kms, parse(body)?).await,
+        "GetKeyRotationStatus" => rotation::get_key_rotation_status(kms, parse(body)?).await,
+        "RotateKeyOnDemand" => rotation::rotate_key_on_demand(kms, parse(body)?).await,
+        "ListKeyRotations" => rotation::list_key_rotations(kms, parse(body)?).await,
         _ => return Err(ApiError::unknown_operation(target.unwrap_or(""))),
     };
     result.map_err(ApiError::from)

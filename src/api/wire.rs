@@ -80,10 +80,13 @@ pub struct KeyMetadata {
     pub aws_account_id: String,
     pub key_id: String,
     pub arn: String,
-    /// Epoch seconds.
     pub creation_date: f64,
     pub enabled: bool,
     pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_date: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_deletion_window_in_days: Option<i64>,
     pub key_usage: &'static str,
     pub key_state: &'static str,
     pub origin: &'static str,

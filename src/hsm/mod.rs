@@ -49,6 +49,8 @@ struct Inner {
     slot: Slot,
     /// Kept to log in again if the token forgets us.
     pin: AuthPin,
+    /// Whether the token is SoftHSM2, a software token (development switches need it).
+    software: bool,
     /// Holds the login for the life of the process: closing the last session logs out.
     anchor: Mutex<Option<Session>>,
     /// Idle sessions ready for the next call.
@@ -72,10 +74,11 @@ impl Hsm {
             )
         })?;
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
-        let slot = find_slot(&ctx, settings)?;
+        let (slot, manufacturer) = find_slot(&ctx, settings)?;
         let inner = Inner {
             ctx,
             slot,
+            software: manufacturer.starts_with("SoftHSM"),
             pin: AuthPin::from(pin.as_str()),
             anchor: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
@@ -84,10 +87,27 @@ impl Hsm {
             handles: RwLock::new(HashMap::new()),
         };
         inner.log_in_again()?;
-        inner.index_objects()?;
+        inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
         Ok(Hsm {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Whether the token is a software token (SoftHSM2) rather than a hardware module.
+    pub fn is_software_token(&self) -> bool {
+        self.inner.software
+    }
+
+    /// Whether the key object `id` is known to be on the token (cached, no token call).
+    pub fn is_known(&self, id: Uuid) -> bool {
+        read(&self.inner.handles).contains_key(&id)
+    }
+
+    /// Looks for our key objects on the token again, so keys whose objects came back
+    /// become usable. A linear scan of the token: for the scheduler, not for requests.
+    pub async fn reindex(&self) -> Result<(), HsmError> {
+        self.call(|inner, session| inner.index_objects(session))
+            .await
     }
 
     /// Material ids of every key object of ours found on the token at start-up or since.
@@ -244,8 +264,7 @@ impl Inner {
     }
 
     /// Fills the handle cache with every secret key whose label marks it as ours.
-    fn index_objects(&self) -> Result<(), HsmError> {
-        let session = self.checkout()?;
+    fn index_objects(&self, session: &Session) -> Result<(), HsmError> {
         let template = [Attribute::Class(ObjectClass::SECRET_KEY)];
         let wanted = [AttributeType::Id, AttributeType::Label];
         let mut found = HashMap::new();
@@ -256,7 +275,6 @@ impl Inner {
         }
         tracing::info!(objects = found.len(), "indexed key objects on the token");
         *write(&self.handles) = found;
-        lock(&self.idle).push(session);
         Ok(())
     }
 
@@ -348,8 +366,8 @@ fn random_bytes(session: &Session, len: usize) -> Result<Zeroizing<Vec<u8>>, Hsm
     Ok(bytes)
 }
 
-/// The slot whose token matches the configured label or serial.
-fn find_slot(ctx: &Pkcs11, settings: &HsmSettings) -> Result<Slot, HsmError> {
+/// The slot whose token matches the configured label or serial, and its manufacturer.
+fn find_slot(ctx: &Pkcs11, settings: &HsmSettings) -> Result<(Slot, String), HsmError> {
     for slot in ctx.get_slots_with_token()? {
         let info = ctx.get_token_info(slot)?;
         let label_ok = settings
@@ -368,7 +386,7 @@ fn find_slot(ctx: &Pkcs11, settings: &HsmSettings) -> Result<Slot, HsmError> {
                 manufacturer = info.manufacturer_id().trim_end(),
                 "using token"
             );
-            return Ok(slot);
+            return Ok((slot, info.manufacturer_id().trim_end().to_owned()));
         }
     }
     Err(HsmError::new(

@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::model::{
-    Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin, Rotation,
-};
+use super::model::{Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin, Rotation};
 use super::rules::KeyState;
 use super::{ErrorKind, Identity, Kms, KmsError};
 
@@ -84,7 +82,10 @@ impl Kms {
         }
         key.materials[0].state = MaterialState::Enabled;
         let live = key.clone();
-        if let Err(e) = self.blocking(move |store| store.finish_creating(&live)).await {
+        if let Err(e) = self
+            .blocking(move |store| store.finish_creating(&live))
+            .await
+        {
             self.undo_create(&key).await;
             return Err(e);
         }

@@ -23,12 +23,16 @@ pub enum ErrorKind {
     IncorrectKey,
     /// The key cannot be used with the requested algorithm or for this operation.
     InvalidKeyUsage,
+    /// An ARN (or an alias where only keys are allowed) is not valid here.
+    InvalidArn,
     /// ListKeys' Marker is not one we issued.
     InvalidMarker,
     /// A tag breaks the tagging rules.
     Tag,
     /// The key policy is not a valid document.
     MalformedPolicyDocument,
+    /// A per-key quota (such as on-demand rotations) is used up.
+    LimitExceeded,
     /// DryRun was set and the request would have succeeded.
     DryRunOperation,
     /// Something failed on our side; details are in the log, not the response.

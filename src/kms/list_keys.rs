@@ -8,7 +8,11 @@ use super::{Kms, KmsError};
 
 impl Kms {
     /// ListKeys with `limit` keys at most, after `marker` (a NextMarker we issued).
-    pub fn list_keys(&self, limit: usize, marker: Option<&str>) -> Result<Page<Arc<Key>>, KmsError> {
+    pub fn list_keys(
+        &self,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<Arc<Key>>, KmsError> {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         page(
             keys.iter().map(|(id, key)| (id.to_string(), key.clone())),

@@ -1,15 +1,20 @@
 //! The domain: keys and their material versions, the key-state rules, and one function per
 //! operation that orchestrates the sidecar and the token.
 
+mod aliases;
 pub mod ciphertext;
+pub mod clock;
 mod create_key;
 mod crypto;
 pub mod error;
 pub mod keyref;
+mod lifecycle;
 mod list_keys;
 pub mod model;
 pub mod paging;
+mod rotation;
 pub mod rules;
+pub mod scheduler;
 mod startup;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,29 +26,13 @@ use zeroize::Zeroizing;
 use crate::hsm::Hsm;
 use crate::store::Store;
 
+pub use clock::Clock;
 pub use create_key::NewKey;
 pub use crypto::{DataKey, Decrypted, Encrypted, ReEncryptSide, ReEncrypted};
 pub use error::{ErrorKind, KmsError};
 pub use keyref::{Identity, KeyRef};
 pub use model::{Key, Millis};
-
-/// Reads the time, so tests can move it.
-pub trait Clock: Send + Sync {
-    /// Milliseconds since the Unix epoch.
-    fn now(&self) -> Millis;
-}
-
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Millis {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-    }
-}
+pub use rotation::{RotationEntry, DEFAULT_PERIOD_DAYS};
 
 /// The key management service: the token, the sidecar and an in-memory view of the keys.
 pub struct Kms {
@@ -53,14 +42,16 @@ pub struct Kms {
     store: Store,
     /// Region and account for ARNs.
     identity: Identity,
-    /// Time source for creation dates and, later, schedules.
-    clock: Arc<dyn Clock>,
+    /// Time source for creation dates and schedules.
+    clock: Arc<Clock>,
     /// Acknowledged keys by id, ordered for ListKeys. Metadata only, never material; this
     /// daemon is the sidecar's only writer (the database is opened exclusively), so the
     /// copy is updated after each durable write and never goes stale.
     keys: RwLock<BTreeMap<Uuid, Arc<Key>>>,
     /// Alias name to key id.
     aliases: RwLock<HashMap<String, Uuid>>,
+    /// Serialises metadata changes, so two read-modify-write cycles never interleave.
+    writes: tokio::sync::Mutex<()>,
 }
 
 impl Kms {
@@ -69,7 +60,7 @@ impl Kms {
         hsm: Hsm,
         store: Store,
         identity: Identity,
-        clock: Arc<dyn Clock>,
+        clock: Arc<Clock>,
     ) -> Result<Kms, KmsError> {
         let kms = Kms {
             hsm,
@@ -78,8 +69,10 @@ impl Kms {
             clock,
             keys: RwLock::new(BTreeMap::new()),
             aliases: RwLock::new(HashMap::new()),
+            writes: tokio::sync::Mutex::new(()),
         };
         kms.reconcile().await?;
+        kms.run_due_work().await;
         Ok(kms)
     }
 
@@ -128,6 +121,40 @@ impl Kms {
         })
     }
 
+    /// The key a key id or key ARN names: for operations AWS does not let aliases reach.
+    fn resolve_by_id(&self, key_id: &str) -> Result<Arc<Key>, KmsError> {
+        if let KeyRef::Alias(_) = self.identity.parse_key_ref(key_id)? {
+            return Err(KmsError::new(
+                ErrorKind::InvalidArn,
+                "Key Aliases are not supported for this operation.",
+            ));
+        }
+        self.resolve(key_id)
+    }
+
+    /// Changes the key named by `key_id` (a key id or ARN) under the write lock, after the
+    /// state table allows `op`; the change is durable before the new key is returned.
+    async fn update_key(
+        &self,
+        key_id: &str,
+        op: rules::Op,
+        change: impl FnOnce(&mut Key) -> Result<(), KmsError>,
+    ) -> Result<Arc<Key>, KmsError> {
+        let _writing = self.writes.lock().await;
+        let current = self.resolve_by_id(key_id)?;
+        self.check(op, &current)?;
+        let mut key = Key::clone(&current);
+        change(&mut key)?;
+        self.save(key).await
+    }
+
+    /// Persists `key` and makes it the cached copy. Call with the write lock held.
+    async fn save(&self, key: Key) -> Result<Arc<Key>, KmsError> {
+        let saved = key.clone();
+        self.blocking(move |store| store.save_key(&saved)).await?;
+        Ok(self.remember(key))
+    }
+
     fn alias_target(&self, name: &str) -> Result<Uuid, KmsError> {
         let aliases = self.aliases.read().unwrap_or_else(PoisonError::into_inner);
         aliases.get(name).copied().ok_or_else(|| {
@@ -150,10 +177,26 @@ impl Kms {
         key
     }
 
+    /// The state a client sees: the recorded state, or Unavailable while the token object
+    /// of the key's current material cannot be reached.
+    pub fn state_of(&self, key: &Key) -> rules::KeyState {
+        use rules::KeyState::{Disabled, Enabled, Unavailable};
+        match (key.state, key.current_material) {
+            (Enabled | Disabled, Some(m)) if !self.hsm.is_known(m) => Unavailable,
+            (state, _) => state,
+        }
+    }
+
+    fn any_key_unavailable(&self) -> bool {
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        keys.values()
+            .any(|k| self.state_of(k) == rules::KeyState::Unavailable)
+    }
+
     /// Applies the key-state table to `op` on `key`.
     fn check(&self, op: rules::Op, key: &Key) -> Result<rules::Verdict, KmsError> {
         let facts = rules::KeyFacts {
-            state: key.state,
+            state: self.state_of(key),
             external: key.origin == model::Origin::External,
         };
         rules::check(op, facts, &self.arn(key)).map_err(|refusal| {

@@ -95,7 +95,10 @@ mod tests {
     #[test]
     fn refuses_markers_it_never_issued() {
         for bad in ["never-issued", "!!", "aGVsbG8"] {
-            assert_eq!(page(items(3), 3, Some(bad)).unwrap_err().kind, ErrorKind::InvalidMarker);
+            assert_eq!(
+                page(items(3), 3, Some(bad)).unwrap_err().kind,
+                ErrorKind::InvalidMarker
+            );
         }
     }
 }

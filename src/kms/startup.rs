@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::model::MaterialState;
+use super::model::{Key, MaterialState};
 use super::{Kms, KmsError};
 
 impl Kms {
@@ -32,6 +32,10 @@ impl Kms {
                 );
             }
         }
+        let mut keys = keys;
+        for key in &mut keys {
+            self.roll_back_unfinished_rotations(key).await?;
+        }
         tracing::info!(keys = keys.len(), aliases = aliases.len(), "sidecar loaded");
         for key in keys {
             self.remember(key);
@@ -41,6 +45,25 @@ impl Kms {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.extend(aliases);
+        Ok(())
+    }
+
+    /// A rotation interrupted by a crash left a PENDING_GENERATION version that never
+    /// became current: destroy its token object, if any, and forget it.
+    async fn roll_back_unfinished_rotations(&self, key: &mut Key) -> Result<(), KmsError> {
+        let unfinished: Vec<_> = key
+            .materials
+            .iter()
+            .filter(|m| m.state == MaterialState::PendingGeneration)
+            .map(|m| m.id)
+            .collect();
+        for id in unfinished {
+            tracing::warn!(key_id = %key.id, material_id = %id, "rolling back an interrupted rotation");
+            self.hsm.destroy_key(id).await.map_err(KmsError::internal)?;
+            self.blocking(move |store| store.delete_material(id))
+                .await?;
+            key.materials.retain(|m| m.id != id);
+        }
         Ok(())
     }
 

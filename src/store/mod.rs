@@ -102,7 +102,11 @@ impl Store {
                 key.usage.as_str(),
                 key.spec.as_str(),
                 key.origin.as_str(),
-                if creating { CREATING } else { key.state.as_str() },
+                if creating {
+                    CREATING
+                } else {
+                    key.state.as_str()
+                },
                 key.policy,
                 key.current_material.map(|m| m.to_string()),
             ],
@@ -190,6 +194,18 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Removes a material version that never became usable (a failed rotation).
+    pub fn delete_material(&self, material_id: Uuid) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM key_materials WHERE material_id = ?1 AND state = ?2",
+            params![
+                material_id.to_string(),
+                MaterialState::PendingGeneration.as_str()
+            ],
+        )?;
         Ok(())
     }
 
@@ -282,7 +298,11 @@ impl Store {
     }
 }
 
-fn upsert_material(tx: &rusqlite::Transaction<'_>, key_id: Uuid, m: &Material) -> Result<(), StoreError> {
+fn upsert_material(
+    tx: &rusqlite::Transaction<'_>,
+    key_id: Uuid,
+    m: &Material,
+) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO key_materials (material_id, key_id, state, custody, created_at, rotation_type)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)

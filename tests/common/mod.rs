@@ -22,28 +22,47 @@ pub struct Daemon {
     dir: tempfile::TempDir,
     child: Child,
     pub endpoint: String,
+    /// Extra environment for the daemon process (settings overrides).
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
     /// A fresh token and database, and a daemon on them.
     pub fn start() -> Daemon {
+        Daemon::start_with("")
+    }
+
+    /// Like `start`, with the development clock control on (`HsmKmsDev.AdvanceClock`).
+    pub fn start_with_dev_clock() -> Daemon {
+        Daemon::start_with("[dev]\nclock_control = true\n")
+    }
+
+    fn start_with(extra_settings: &str) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         init_token(dir.path());
-        let child_and_endpoint = spawn(dir.path());
+        let config = dir.path().join("hsmkms.toml");
+        let mut settings = std::fs::read_to_string(&config).expect("config");
+        settings.push_str(extra_settings);
+        std::fs::write(&config, settings).expect("config");
+        let (child, endpoint) = spawn(dir.path(), &[]);
         Daemon {
             dir,
-            child: child_and_endpoint.0,
-            endpoint: child_and_endpoint.1,
+            child,
+            endpoint,
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for the next start of the daemon.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.to_owned(), value.to_owned()));
     }
 
     /// Kills the daemon without warning (as a crash would) and starts it again on the same
     /// token and database.
     pub fn restart(&mut self) {
         self.kill();
-        let (child, endpoint) = spawn(self.dir.path());
-        self.child = child;
-        self.endpoint = endpoint;
+        self.start_again();
     }
 
     /// Kills the daemon without warning.
@@ -54,7 +73,7 @@ impl Daemon {
 
     /// Starts the daemon again after `kill`.
     pub fn start_again(&mut self) {
-        let (child, endpoint) = spawn(self.dir.path());
+        let (child, endpoint) = spawn(self.dir.path(), &self.env);
         self.child = child;
         self.endpoint = endpoint;
     }
@@ -116,6 +135,13 @@ impl Daemon {
         (status, json, head.to_lowercase())
     }
 
+    /// Moves the daemon's development clock forward; it runs what fell due before answering.
+    pub fn advance_clock(&self, seconds: i64) {
+        let body = serde_json::json!({ "Seconds": seconds }).to_string();
+        let (status, json, _) = self.raw(Some("HsmKmsDev.AdvanceClock"), &body);
+        assert_eq!(status, 200, "advance clock: {json}");
+    }
+
     pub fn key_arn(&self, key_id: &str) -> String {
         format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}")
     }
@@ -174,7 +200,7 @@ path = "{db}"
 }
 
 /// Starts the daemon and waits for its "listening on" line.
-fn spawn(dir: &Path) -> (Child, String) {
+fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, String) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -186,6 +212,7 @@ fn spawn(dir: &Path) -> (Child, String) {
         .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)

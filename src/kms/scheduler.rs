@@ -1,0 +1,58 @@
+//! Background work that falls due: key deletions, automatic rotations, and looking for the
+//! token objects of unavailable keys. Runs at start-up, then every interval.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Kms, KmsError};
+
+impl Kms {
+    /// Does everything that is due now.
+    pub async fn run_due_work(&self) {
+        let now = self.clock.now();
+        self.delete_due_keys(now).await;
+        self.rotate_due_keys(now).await;
+        self.look_for_unavailable_keys().await;
+    }
+
+    /// Moves a development clock forward and runs what fell due; refused on the system
+    /// clock.
+    pub async fn advance_clock(&self, seconds: i64) -> Result<super::Millis, KmsError> {
+        let now = self.clock.advance(seconds)?;
+        self.run_due_work().await;
+        Ok(now)
+    }
+
+    /// Whether `HsmKmsDev` operations are served.
+    pub fn dev_operations(&self) -> bool {
+        self.clock.is_controllable()
+    }
+
+    /// Re-reads the token's objects when some key's material cannot be reached, so the key
+    /// recovers by itself when its token object returns.
+    async fn look_for_unavailable_keys(&self) {
+        if !self.any_key_unavailable() {
+            return;
+        }
+        match self.hsm.reindex().await {
+            Ok(()) if self.any_key_unavailable() => {
+                tracing::warn!("some keys are still unavailable: their token objects are missing")
+            }
+            Ok(()) => tracing::info!("every key's token object is reachable again"),
+            Err(e) => tracing::warn!(error = %e, "cannot re-read the token's objects"),
+        }
+    }
+}
+
+/// Runs `kms.run_due_work()` every `every` for the life of the process.
+pub fn spawn(kms: Arc<Kms>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await; // the first tick is immediate; start-up has just done this work
+        loop {
+            ticks.tick().await;
+            kms.run_due_work().await;
+        }
+    })
+}
