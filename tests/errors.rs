@@ -564,11 +564,11 @@ async fn create_key_errors() {
     assert_error(
         client
             .create_key()
-            .origin(OriginType::External)
+            .origin(OriginType::AwsCloudhsm)
             .send()
             .await,
         UNSUPPORTED,
-        "Origin EXTERNAL is not supported.",
+        "Origin AWS_CLOUDHSM is not supported.",
     );
     assert_error(
         client.create_key().policy("not a policy").send().await,
