@@ -105,6 +105,11 @@ pub struct HsmSettings {
     /// How many PKCS#11 sessions run operations at once.
     #[serde(default = "default_pool_size")]
     pub session_pool_size: usize,
+    /// Lets imports wrapped with RSA-OAEP SHA-256 work on a token without that mechanism:
+    /// raw RSA in the token, OAEP decoding in the daemon. Off by default; such material is
+    /// recorded as host-unwrapped.
+    #[serde(default)]
+    pub host_unwrap_fallback: bool,
     /// How long a request may wait for a free session (DependencyTimeoutException after).
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,

@@ -106,6 +106,10 @@ fn no_custom_key_store(id: Option<&String>) -> Result<(), KmsError> {
 
 /// KeyMetadata for `key`.
 pub(super) fn metadata(kms: &Kms, key: &Key) -> KeyMetadata {
+    let imported = key
+        .current_material
+        .and_then(|id| key.material(id))
+        .and_then(|m| m.import.as_ref());
     KeyMetadata {
         aws_account_id: kms.identity().account.clone(),
         key_id: key.id.to_string(),
@@ -113,6 +117,11 @@ pub(super) fn metadata(kms: &Kms, key: &Key) -> KeyMetadata {
         creation_date: key.created_at as f64 / 1000.0,
         enabled: key.state == KeyState::Enabled,
         deletion_date: key.deletion_date.map(seconds),
+        expiration_model: imported.map(|i| match i.valid_to {
+            Some(_) => "KEY_MATERIAL_EXPIRES",
+            None => "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        }),
+        valid_to: imported.and_then(|i| i.valid_to).map(seconds),
         pending_deletion_window_in_days: key.pending_window_days,
         description: key.description.clone(),
         key_usage: key.usage.as_str(),
@@ -192,7 +201,7 @@ fn key_spec(spec: Option<&str>, legacy: Option<&str>) -> Result<KeySpec, KmsErro
     })
 }
 
-fn tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, KmsError> {
+pub(super) fn tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, KmsError> {
     tags.into_iter()
         .enumerate()
         .map(|(i, tag)| {

@@ -1,11 +1,16 @@
 //! The AWS JSON 1.1 protocol over HTTP/1.1: `POST /` with `X-Amz-Target:
 //! TrentService.<Operation>`. No crypto and no SQL here.
 
+mod aliases;
 mod dev;
 mod error;
+mod grants;
 mod handlers;
+mod import;
 mod lifecycle;
+mod policies;
 mod rotation;
+mod tags;
 mod validate;
 mod wire;
 
@@ -169,6 +174,26 @@ async fn dispatch(kms: &Kms, target: Option<&str>, body: &[u8]) -> Result<Vec<u8
         "GetKeyRotationStatus" => rotation::get_key_rotation_status(kms, parse(body)?).await,
         "RotateKeyOnDemand" => rotation::rotate_key_on_demand(kms, parse(body)?).await,
         "ListKeyRotations" => rotation::list_key_rotations(kms, parse(body)?).await,
+        "GetParametersForImport" => import::get_parameters_for_import(kms, parse(body)?).await,
+        "ImportKeyMaterial" => import::import_key_material(kms, parse(body)?).await,
+        "DeleteImportedKeyMaterial" => {
+            import::delete_imported_key_material(kms, parse(body)?).await
+        }
+        "CreateAlias" => aliases::create_alias(kms, parse(body)?).await,
+        "UpdateAlias" => aliases::update_alias(kms, parse(body)?).await,
+        "DeleteAlias" => aliases::delete_alias(kms, parse(body)?).await,
+        "ListAliases" => aliases::list_aliases(kms, parse(body)?).await,
+        "TagResource" => tags::tag_resource(kms, parse(body)?).await,
+        "UntagResource" => tags::untag_resource(kms, parse(body)?).await,
+        "ListResourceTags" => tags::list_resource_tags(kms, parse(body)?).await,
+        "GetKeyPolicy" => policies::get_key_policy(kms, parse(body)?).await,
+        "PutKeyPolicy" => policies::put_key_policy(kms, parse(body)?).await,
+        "ListKeyPolicies" => policies::list_key_policies(kms, parse(body)?).await,
+        "CreateGrant" => grants::create_grant(kms, parse(body)?).await,
+        "ListGrants" => grants::list_grants(kms, parse(body)?).await,
+        "ListRetirableGrants" => grants::list_retirable_grants(kms, parse(body)?).await,
+        "RetireGrant" => grants::retire_grant(kms, parse(body)?).await,
+        "RevokeGrant" => grants::revoke_grant(kms, parse(body)?).await,
         _ => return Err(ApiError::unknown_operation(target.unwrap_or(""))),
     };
     result.map_err(ApiError::from)

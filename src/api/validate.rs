@@ -99,6 +99,42 @@ pub fn parse_enum<T>(
     parse(value).ok_or_else(unsupported)
 }
 
+/// A string member whose every character must be in the character class of the model's
+/// regular expression `pattern` (written as AWS prints it); `allowed` tests one character.
+pub fn pattern(
+    member: &str,
+    value: &str,
+    pattern: &str,
+    allowed: fn(char) -> bool,
+) -> Result<(), KmsError> {
+    if value.chars().all(allowed) {
+        return Ok(());
+    }
+    Err(failed(
+        &quoted(value),
+        member,
+        &format!("Member must satisfy regular expression pattern: {pattern}"),
+    ))
+}
+
+/// The `Limit` and `Marker` members of a List operation: `Limit` 1..1000 as the model
+/// allows, `default` when absent and at most `max` (the operation's own page size);
+/// `Marker` 1..1024 characters.
+pub fn page_size(
+    limit: Option<i64>,
+    marker: Option<&str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, KmsError> {
+    if let Some(limit) = limit {
+        range("limit", limit, 1, 1000)?;
+    }
+    if let Some(marker) = marker {
+        str_len("marker", marker, 1, 1024)?;
+    }
+    Ok(limit.map_or(default, |l| usize::try_from(l).map_or(max, |l| l.min(max))))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

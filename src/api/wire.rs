@@ -87,6 +87,10 @@ pub struct KeyMetadata {
     pub deletion_date: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<f64>,
     pub key_usage: &'static str,
     pub key_state: &'static str,
     pub origin: &'static str,

@@ -18,6 +18,8 @@ pub enum Fault {
     LoggedOut,
     /// The token or its slot is gone or broken.
     TokenUnavailable,
+    /// Imported material unwrapped to a key of the wrong size.
+    WrongKeySize,
     /// Every session stayed busy for the whole acquire timeout.
     Busy,
     /// Anything else: an internal error.

@@ -3,6 +3,9 @@
 //! thread, never on the async reactor. Nothing outside this module touches `cryptoki`.
 
 mod error;
+mod import;
+mod oaep;
+mod spki;
 mod templates;
 
 use std::collections::HashMap;
@@ -21,6 +24,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub use error::{Fault, HsmError};
+pub use import::{Capabilities, OaepHash, Wrapping, WrappingKey};
 
 use crate::config::HsmSettings;
 
@@ -51,6 +55,10 @@ struct Inner {
     pin: AuthPin,
     /// Whether the token is SoftHSM2, a software token (development switches need it).
     software: bool,
+    /// Import mechanisms found by probing at start-up.
+    capabilities: Capabilities,
+    /// Whether OAEP may be decoded in the daemon when the token cannot (opt-in).
+    host_decoding: bool,
     /// Holds the login for the life of the process: closing the last session logs out.
     anchor: Mutex<Option<Session>>,
     /// Idle sessions ready for the next call.
@@ -75,10 +83,12 @@ impl Hsm {
         })?;
         ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
         let (slot, manufacturer) = find_slot(&ctx, settings)?;
-        let inner = Inner {
+        let mut inner = Inner {
             ctx,
             slot,
             software: manufacturer.starts_with("SoftHSM"),
+            capabilities: Capabilities::default(),
+            host_decoding: settings.host_unwrap_fallback,
             pin: AuthPin::from(pin.as_str()),
             anchor: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
@@ -88,6 +98,8 @@ impl Hsm {
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
+        inner.run(&|inner: &Inner, session: &Session| inner.ensure_mac_key(session))?;
+        inner.capabilities = inner.run(&|inner: &Inner, session: &Session| inner.probe(session))?;
         Ok(Hsm {
             inner: Arc::new(inner),
         })

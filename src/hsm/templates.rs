@@ -34,6 +34,15 @@ pub fn aes_256_token_key(id: Uuid, owner: &str) -> Vec<Attribute> {
     ]
 }
 
+/// The template for imported material unwrapped into a persistent AES key: like a
+/// generated key, but the token derives the length from the material.
+pub fn imported_aes_key(id: Uuid, owner: &str) -> Vec<Attribute> {
+    aes_256_token_key(id, owner)
+        .into_iter()
+        .filter(|a| !matches!(a, Attribute::ValueLen(_)))
+        .collect()
+}
+
 /// The search template for one of our keys by its CKA_ID.
 pub fn by_id(id: Uuid) -> Vec<Attribute> {
     vec![

@@ -1,16 +1,14 @@
 //! CreateKey: write the intent, create the token object, then mark the key live.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use uuid::Uuid;
 
 use super::model::{Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin, Rotation};
+use super::policies::check_policy;
 use super::rules::KeyState;
-use super::{ErrorKind, Identity, Kms, KmsError};
-
-/// Most tags a key may carry.
-const MAX_TAGS: usize = 50;
+use super::tags::check_tags;
+use super::{Identity, Kms, KmsError};
 
 /// What CreateKey asks for, already checked against the wire constraints.
 #[derive(Debug, Clone)]
@@ -33,7 +31,7 @@ impl Kms {
     /// CreateKey. Crash-safe: the row is written (Creating) before the token object exists
     /// and marked live only after, so start-up can roll back what a crash interrupted.
     pub async fn create_key(&self, new: NewKey) -> Result<Arc<Key>, KmsError> {
-        check_tags(&new.tags)?;
+        check_tags(&new.tags, 0)?;
         let policy = match new.policy {
             Some(text) => check_policy(text)?,
             None => default_policy(&self.identity),
@@ -72,6 +70,7 @@ impl Kms {
             custody: Custody::TokenObject,
             created_at: now,
             rotation_type: None,
+            import: None,
         });
         let pending = key.clone();
         self.blocking(move |store| store.insert_key(&pending, &tags, true))
@@ -108,35 +107,6 @@ impl Kms {
         {
             tracing::error!(key_id = %id, error = %e, "rollback: cannot delete sidecar row");
         }
-    }
-}
-
-/// Tag rules beyond the wire constraints: no `aws:` prefix, no repeats, at most 50.
-fn check_tags(tags: &[(String, String)]) -> Result<(), KmsError> {
-    let tag_error = |message: &str| Err(KmsError::new(ErrorKind::Tag, message));
-    if tags.len() > MAX_TAGS {
-        return tag_error("Too many tags");
-    }
-    let mut seen = HashSet::new();
-    for (k, _) in tags {
-        if k.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("aws:")) {
-            return tag_error("Tags beginning with aws: are reserved");
-        }
-        if !seen.insert(k.as_str()) {
-            return tag_error("Duplicate tag keys");
-        }
-    }
-    Ok(())
-}
-
-/// A key policy must be a JSON object; it is stored as given.
-fn check_policy(text: String) -> Result<String, KmsError> {
-    match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(serde_json::Value::Object(_)) => Ok(text),
-        _ => Err(KmsError::new(
-            ErrorKind::MalformedPolicyDocument,
-            "The new key policy is not a valid JSON policy document.",
-        )),
     }
 }
 

@@ -11,6 +11,10 @@ pub enum ErrorKind {
     Validation,
     /// The key, alias or other resource does not exist.
     NotFound,
+    /// A resource with that name already exists (CreateAlias).
+    AlreadyExists,
+    /// The caller may not act on this resource, e.g. an alias name AWS reserves.
+    NotAuthorized,
     /// The key is disabled (or pending deletion, in the seed's older wording).
     Disabled,
     /// The key's state does not allow the operation.
@@ -25,6 +29,16 @@ pub enum ErrorKind {
     InvalidKeyUsage,
     /// An ARN (or an alias where only keys are allowed) is not valid here.
     InvalidArn,
+    /// A grant id that is malformed or names no grant of the key.
+    InvalidGrantId,
+    /// A grant token we did not issue, or whose grant is gone.
+    InvalidGrantToken,
+    /// Imported material is not the key's material, or not a usable key.
+    IncorrectKeyMaterial,
+    /// The import token is not one we issued for this key, or it was superseded.
+    InvalidImportToken,
+    /// The import token's validity period has passed.
+    ExpiredImportToken,
     /// ListKeys' Marker is not one we issued.
     InvalidMarker,
     /// A tag breaks the tagging rules.
@@ -86,6 +100,10 @@ impl KmsError {
             Fault::Busy => KmsError::new(
                 ErrorKind::DependencyTimeout,
                 "The token did not accept the request in time; retry.",
+            ),
+            Fault::WrongKeySize => KmsError::new(
+                ErrorKind::IncorrectKeyMaterial,
+                "The key material must be 256 bits for a SYMMETRIC_DEFAULT key.",
             ),
             Fault::StaleHandle | Fault::SessionLost | Fault::LoggedOut | Fault::Other => {
                 KmsError::internal(error)

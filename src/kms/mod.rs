@@ -1,21 +1,26 @@
 //! The domain: keys and their material versions, the key-state rules, and one function per
 //! operation that orchestrates the sidecar and the token.
 
-mod aliases;
+pub mod aliases;
 pub mod ciphertext;
 pub mod clock;
 mod create_key;
 mod crypto;
+mod import;
+mod import_token;
 pub mod error;
+pub mod grants;
 pub mod keyref;
 mod lifecycle;
 mod list_keys;
 pub mod model;
 pub mod paging;
+pub mod policies;
 mod rotation;
 pub mod rules;
 pub mod scheduler;
 mod startup;
+mod tags;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -30,6 +35,7 @@ pub use clock::Clock;
 pub use create_key::NewKey;
 pub use crypto::{DataKey, Decrypted, Encrypted, ReEncryptSide, ReEncrypted};
 pub use error::{ErrorKind, KmsError};
+pub use import::{ImportParameters, ImportType, MaterialImport};
 pub use keyref::{Identity, KeyRef};
 pub use model::{Key, Millis};
 pub use rotation::{RotationEntry, DEFAULT_PERIOD_DAYS};

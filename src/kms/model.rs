@@ -69,6 +69,22 @@ pub struct Material {
     pub created_at: Millis,
     /// How the version came to be current: `None` for a key's first material.
     pub rotation_type: Option<RotationType>,
+    /// Imported material only: where it came from and how to recognise it again.
+    pub import: Option<Imported>,
+}
+
+/// What is recorded about imported material (never the material itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Imported {
+    /// The AES encryption of a fixed block under the material, computed in the token: a
+    /// re-import must produce the same value.
+    pub key_check_value: Vec<u8>,
+    /// Which side decoded the wrapping: the token, or the daemon (explicit fallback).
+    pub unwrapped_by: UnwrappedBy,
+    /// When the material expires (ExpirationModel KEY_MATERIAL_EXPIRES), else `None`.
+    pub valid_to: Option<Millis>,
+    /// KeyMaterialDescription.
+    pub description: Option<String>,
 }
 
 macro_rules! wire_enum {
@@ -122,7 +138,12 @@ wire_enum!(
         /// Usable for encryption (if current) and decryption.
         Enabled = "ENABLED",
         /// The token object was destroyed with its key; ciphertexts under it are lost.
-        Destroyed = "DESTROYED"
+        Destroyed = "DESTROYED",
+        /// Imported material whose token object was deleted or expired: the same material
+        /// may be imported again.
+        PendingImport = "PENDING_IMPORT",
+        /// Imported as NEW_KEY_MATERIAL, waiting for RotateKeyOnDemand (AWS's name).
+        PendingRotation = "PENDING_ROTATION"
     }
 );
 
@@ -156,5 +177,74 @@ wire_enum!(
         Automatic = "AUTOMATIC",
         /// By RotateKeyOnDemand.
         OnDemand = "ON_DEMAND"
+    }
+);
+
+wire_enum!(
+    /// Which side decoded imported material's wrapping.
+    UnwrappedBy {
+        /// C_UnwrapKey in the token: the material never left it in plaintext.
+        Token = "TOKEN",
+        /// OAEP decoded in the daemon after raw RSA in the token (opt-in fallback).
+        Host = "HOST"
+    }
+);
+
+/// A set of import parameters: a wrapping key pair in the token, with Cloud KMS's
+/// import-job lifecycle (PENDING_GENERATION -> ACTIVE -> EXPIRED, never leaving EXPIRED).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportJob {
+    /// The job id; also the CKA_ID of the wrapping key pair.
+    pub id: Uuid,
+    /// The key the parameters were issued for.
+    pub key_id: Uuid,
+    /// Where the job is in its lifecycle.
+    pub state: ImportJobState,
+    /// How the caller must wrap the material.
+    pub algorithm: WrappingAlgorithm,
+    /// The wrapping key's size.
+    pub spec: WrappingKeySpec,
+    /// ParametersValidTo.
+    pub valid_to: Millis,
+    /// When GetParametersForImport was called.
+    pub created_at: Millis,
+}
+
+wire_enum!(
+    /// Import job states (Cloud KMS ImportJobState names).
+    ImportJobState {
+        /// The wrapping key is being generated in the token.
+        PendingGeneration = "PENDING_GENERATION",
+        /// The wrapping key can be used.
+        Active = "ACTIVE",
+        /// Past ParametersValidTo, or superseded by newer parameters: its wrapping key is
+        /// destroyed and it never becomes usable again.
+        Expired = "EXPIRED"
+    }
+);
+
+wire_enum!(
+    /// WrappingAlgorithm of GetParametersForImport.
+    WrappingAlgorithm {
+        /// RSA-OAEP with SHA-1.
+        RsaesOaepSha1 = "RSAES_OAEP_SHA_1",
+        /// RSA-OAEP with SHA-256.
+        RsaesOaepSha256 = "RSAES_OAEP_SHA_256",
+        /// RSA-OAEP (SHA-1) of an ephemeral AES key, then RFC 5649 key wrap.
+        RsaAesKeyWrapSha1 = "RSA_AES_KEY_WRAP_SHA_1",
+        /// RSA-OAEP (SHA-256) of an ephemeral AES key, then RFC 5649 key wrap.
+        RsaAesKeyWrapSha256 = "RSA_AES_KEY_WRAP_SHA_256"
+    }
+);
+
+wire_enum!(
+    /// WrappingKeySpec of GetParametersForImport.
+    WrappingKeySpec {
+        /// RSA 2048-bit.
+        Rsa2048 = "RSA_2048",
+        /// RSA 3072-bit.
+        Rsa3072 = "RSA_3072",
+        /// RSA 4096-bit.
+        Rsa4096 = "RSA_4096"
     }
 );

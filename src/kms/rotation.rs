@@ -68,13 +68,7 @@ impl Kms {
         let key = self.resolve_by_id(key_id)?;
         self.check(Op::RotateKeyOnDemand, &key)?;
         if key.origin == Origin::External {
-            return Err(KmsError::new(
-                ErrorKind::InvalidState,
-                format!(
-                    "No available key material pending rotation for the key: {}.",
-                    self.arn(&key)
-                ),
-            ));
+            return self.rotate_to_pending_import(&key).await;
         }
         let on_demand = key
             .materials
@@ -91,6 +85,34 @@ impl Kms {
             ));
         }
         self.rotate(&key, RotationType::OnDemand).await
+    }
+
+    /// On-demand rotation of an EXTERNAL key: the material imported as NEW_KEY_MATERIAL
+    /// becomes current. Call with the write lock held.
+    async fn rotate_to_pending_import(&self, key: &Key) -> Result<Arc<Key>, KmsError> {
+        let Some(pending) = key
+            .materials
+            .iter()
+            .find(|m| m.state == MaterialState::PendingRotation)
+            .map(|m| m.id)
+        else {
+            return Err(KmsError::new(
+                ErrorKind::InvalidState,
+                format!(
+                    "No available key material pending rotation for the key: {}.",
+                    self.arn(key)
+                ),
+            ));
+        };
+        let mut next = key.clone();
+        for m in next.materials.iter_mut().filter(|m| m.id == pending) {
+            m.state = MaterialState::Enabled;
+            m.rotation_type = Some(RotationType::OnDemand);
+        }
+        next.current_material = Some(pending);
+        let rotated = self.save(next).await?;
+        tracing::info!(key_id = %key.id, material_id = %pending, "key rotated to imported material");
+        Ok(rotated)
     }
 
     /// ListKeyRotations; with `all_material` the key's first material is listed too.
@@ -131,6 +153,7 @@ impl Kms {
             custody: Custody::TokenObject,
             created_at: now,
             rotation_type: Some(kind),
+            import: None,
         };
         let mut next = key.clone();
         next.materials.push(material.clone());

@@ -12,6 +12,7 @@ impl Kms {
         let now = self.clock.now();
         self.delete_due_keys(now).await;
         self.rotate_due_keys(now).await;
+        self.expire_due_imports(now).await;
         self.look_for_unavailable_keys().await;
     }
 

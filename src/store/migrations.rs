@@ -19,9 +19,7 @@ pub const MIGRATIONS: &[&str] = &[
         pending_window_days INTEGER,
         rotation_enabled    INTEGER NOT NULL DEFAULT 0,
         rotation_period_days INTEGER,
-        next_rotation_at    INTEGER,
-        valid_to            INTEGER,
-        expiration_model    TEXT
+        next_rotation_at    INTEGER
     ) STRICT;
 
     CREATE TABLE key_materials (
@@ -32,7 +30,11 @@ pub const MIGRATIONS: &[&str] = &[
         wrapped_material BLOB,                  -- WRAPPED only: ciphertext under a token KEK
         wrapping_key_id TEXT,                   -- WRAPPED only: the KEK's CKA_ID
         created_at      INTEGER NOT NULL,
-        rotation_type   TEXT                    -- AUTOMATIC or ON_DEMAND; NULL for the first
+        rotation_type   TEXT,                   -- AUTOMATIC or ON_DEMAND; NULL for the first
+        key_check_value BLOB,                   -- imported only: AES of a fixed block, in the token
+        unwrapped_by    TEXT,                   -- imported only: TOKEN, or HOST (fallback)
+        valid_to        INTEGER,                -- imported only: when the material expires
+        description     TEXT                    -- imported only: KeyMaterialDescription
     ) STRICT;
     CREATE INDEX key_materials_by_key ON key_materials(key_id);
 

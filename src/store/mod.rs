@@ -1,7 +1,11 @@
 //! The sidecar: key metadata in SQLite. WAL with `synchronous=FULL`, so a commit is on disk
 //! before we answer. The connection is held exclusively: one daemon per database.
 
+mod aliases;
+mod grants;
+mod import_jobs;
 mod migrations;
+mod tags;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,7 +14,8 @@ use rusqlite::{params, Connection, Row};
 use uuid::Uuid;
 
 use crate::kms::model::{
-    Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin, Rotation, RotationType,
+    Custody, Imported, Key, KeySpec, KeyUsage, Material, MaterialState, Origin, Rotation,
+    RotationType, UnwrappedBy,
 };
 use crate::kms::rules::KeyState;
 
@@ -257,7 +262,8 @@ impl Store {
             .query_map([CREATING, DELETED], key_from_row)?
             .collect::<Result<Result<Vec<Key>, StoreError>, rusqlite::Error>>()??;
         let mut stmt = conn.prepare(
-            "SELECT material_id, state, custody, created_at, rotation_type FROM key_materials
+            "SELECT material_id, state, custody, created_at, rotation_type, key_check_value,
+                    unwrapped_by, valid_to, description FROM key_materials
              WHERE key_id = ?1 ORDER BY created_at, material_id",
         )?;
         for key in &mut keys {
@@ -304,9 +310,12 @@ fn upsert_material(
     m: &Material,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO key_materials (material_id, key_id, state, custody, created_at, rotation_type)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (material_id) DO UPDATE SET state = excluded.state",
+        "INSERT INTO key_materials (material_id, key_id, state, custody, created_at, rotation_type,
+                                    key_check_value, unwrapped_by, valid_to, description)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (material_id) DO UPDATE SET state = excluded.state,
+             unwrapped_by = excluded.unwrapped_by, valid_to = excluded.valid_to,
+             description = excluded.description",
         params![
             m.id.to_string(),
             key_id.to_string(),
@@ -314,6 +323,10 @@ fn upsert_material(
             m.custody.as_str(),
             m.created_at,
             m.rotation_type.map(|r| r.as_str()),
+            m.import.as_ref().map(|i| i.key_check_value.clone()),
+            m.import.as_ref().map(|i| i.unwrapped_by.as_str()),
+            m.import.as_ref().and_then(|i| i.valid_to),
+            m.import.as_ref().and_then(|i| i.description.clone()),
         ],
     )?;
     Ok(())
@@ -387,7 +400,19 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Key, StoreError>> {
 fn material_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Material, StoreError>> {
     let (id, state, custody): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
     let (created_at, rotation): (i64, Option<String>) = (row.get(3)?, row.get(4)?);
+    let kcv: Option<Vec<u8>> = row.get(5)?;
+    let unwrapped_by: Option<String> = row.get(6)?;
+    let (valid_to, description) = (row.get(7)?, row.get(8)?);
     Ok((|| {
+        let import = match (kcv, unwrapped_by) {
+            (Some(key_check_value), Some(by)) => Some(Imported {
+                key_check_value,
+                unwrapped_by: parsed(UnwrappedBy::parse(&by), &by)?,
+                valid_to,
+                description,
+            }),
+            _ => None,
+        };
         Ok(Material {
             id: parse_uuid(&id)?,
             state: parsed(MaterialState::parse(&state), &state)?,
@@ -396,6 +421,7 @@ fn material_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Material, StoreEr
             rotation_type: rotation
                 .map(|r| parsed(RotationType::parse(&r), &r))
                 .transpose()?,
+            import,
         })
     })())
 }

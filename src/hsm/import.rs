@@ -1,0 +1,407 @@
+//! Importing key material: RSA wrapping key pairs generated in the token, material unwrapped
+//! by the token straight into sensitive, non-extractable AES keys, key check values, and the
+//! MAC that authenticates import tokens.
+
+use cryptoki::error::Error as CkError;
+use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
+use cryptoki::mechanism::{Mechanism, MechanismType};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::Session;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::templates::LABEL_PREFIX;
+use super::{oaep, spki, Fault, Hsm, HsmError, Inner};
+
+/// CKA_ID of the token-resident HMAC key that authenticates import tokens.
+pub const MAC_KEY_ID: Uuid = Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0001);
+const MAC_KEY_LABEL: &str = "hsmkms-system/import-token-mac";
+/// The block whose encryption is a material's key check value.
+const KCV_BLOCK: [u8; 16] = *b"hsmkms.kcv.v1\0\0\0";
+
+/// What the token can do for imports, found by probing at start-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// CKM_RSA_PKCS_OAEP with SHA-1 and MGF1-SHA1.
+    pub oaep_sha1: bool,
+    /// CKM_RSA_PKCS_OAEP with SHA-256 and MGF1-SHA256 (SoftHSM2 2.6 lacks it).
+    pub oaep_sha256: bool,
+    /// RFC 5649 key wrap with padding (CKM_AES_KEY_WRAP_PAD).
+    pub aes_key_wrap_pad: bool,
+    /// Raw RSA (CKM_RSA_X_509), for the explicit host-decoding fallback.
+    pub rsa_x509: bool,
+}
+
+/// The RSA-OAEP hash of a wrapping algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OaepHash {
+    /// SHA-1 with MGF1-SHA1.
+    Sha1,
+    /// SHA-256 with MGF1-SHA256.
+    Sha256,
+}
+
+/// How the encrypted key material is wrapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wrapping {
+    /// The OAEP hash of the RSA step.
+    pub hash: OaepHash,
+    /// RSA-wrapped ephemeral AES key, then the material under RFC 5649 (RSA_AES_KEY_WRAP_*).
+    pub two_step: bool,
+    /// Decode OAEP in the daemon after a raw RSA operation in the token (opt-in fallback).
+    pub host_decoding: bool,
+}
+
+/// A fresh wrapping key pair: its private half stays in the token.
+#[derive(Debug, Clone)]
+pub struct WrappingKey {
+    /// DER SubjectPublicKeyInfo of the public half.
+    pub public_key: Vec<u8>,
+}
+
+impl Hsm {
+    /// The import mechanisms this token offers.
+    pub fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities
+    }
+
+    /// Whether settings allow OAEP decoding in the daemon when the token cannot do it.
+    pub fn host_decoding_allowed(&self) -> bool {
+        self.inner.host_decoding && self.inner.capabilities.rsa_x509
+    }
+
+    /// Generates an RSA key pair with CKA_ID `id`: the private half a token object,
+    /// sensitive, non-extractable and usable only to unwrap (and to decrypt raw RSA when
+    /// `raw_decrypt`, for the host-decoding fallback); the public half is read and dropped.
+    pub async fn generate_wrapping_key(
+        &self,
+        id: Uuid,
+        owner: String,
+        bits: u64,
+        raw_decrypt: bool,
+    ) -> Result<WrappingKey, HsmError> {
+        self.call(move |_, session| {
+            let public = [
+                Attribute::Token(false),
+                Attribute::ModulusBits(bits.into()),
+                Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+                Attribute::Wrap(true),
+                Attribute::Encrypt(true),
+            ];
+            let private = [
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Unwrap(true),
+                Attribute::Decrypt(raw_decrypt),
+                Attribute::Sign(false),
+                Attribute::Derive(false),
+                Attribute::Id(id.as_bytes().to_vec()),
+                Attribute::Label(format!("{LABEL_PREFIX}import/{owner}/{id}").into_bytes()),
+            ];
+            let (public, _) =
+                session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
+            let attributes = session.get_attributes(
+                public,
+                &[AttributeType::Modulus, AttributeType::PublicExponent],
+            );
+            session.destroy_object(public)?;
+            let (mut n, mut e) = (Vec::new(), Vec::new());
+            for attribute in attributes? {
+                match attribute {
+                    Attribute::Modulus(v) => n = v,
+                    Attribute::PublicExponent(v) => e = v,
+                    _ => {}
+                }
+            }
+            Ok(WrappingKey {
+                public_key: spki::rsa_spki_der(&n, &e),
+            })
+        })
+        .await
+    }
+
+    /// Destroys the private half of wrapping key `id`; succeeds if it is already gone.
+    pub async fn destroy_wrapping_key(&self, id: Uuid) -> Result<(), HsmError> {
+        self.call(move |_, session| {
+            for handle in session.find_objects(&private_key(id))? {
+                session.destroy_object(handle)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Unwraps `wrapped` with wrapping key `wrapping_id` into a token AES-256 key with
+    /// CKA_ID `target`, and returns the new key's check value. Material that does not
+    /// unwrap is `Fault::BadCiphertext`; material that is not 256 bits is destroyed and
+    /// reported as `Fault::WrongKeySize`.
+    pub async fn unwrap_material(
+        &self,
+        wrapping_id: Uuid,
+        wrapping: Wrapping,
+        wrapped: Vec<u8>,
+        target: Uuid,
+        owner: String,
+    ) -> Result<[u8; 16], HsmError> {
+        self.call(move |inner, session| {
+            let private = find_one(session, &private_key(wrapping_id))?;
+            let template = super::templates::imported_aes_key(target, &owner);
+            let key = inner.unwrap_into(session, private, wrapping, &wrapped, &template)?;
+            let checked = check_size(session, key).and_then(|()| kcv(session, key));
+            if checked.is_err() {
+                session.destroy_object(key)?;
+            } else {
+                super::write(&inner.handles).insert(target, key);
+            }
+            checked
+        })
+        .await
+    }
+
+    /// HMAC-SHA256 of `data` under the token-resident import-token key.
+    pub async fn mac(&self, data: Vec<u8>) -> Result<Vec<u8>, HsmError> {
+        self.call(move |inner, session| {
+            let key = inner.handle(session, MAC_KEY_ID)?;
+            Ok(session.sign(&Mechanism::Sha256Hmac, key, &data)?)
+        })
+        .await
+    }
+
+    /// Whether `mac` is the HMAC-SHA256 of `data` under the import-token key.
+    pub async fn verify_mac(&self, data: Vec<u8>, mac: Vec<u8>) -> Result<bool, HsmError> {
+        self.call(move |inner, session| {
+            let key = inner.handle(session, MAC_KEY_ID)?;
+            match session.verify(&Mechanism::Sha256Hmac, key, &data, &mac) {
+                Ok(()) => Ok(true),
+                Err(CkError::Pkcs11(rv, _))
+                    if matches!(
+                        rv,
+                        cryptoki::error::RvError::SignatureInvalid
+                            | cryptoki::error::RvError::SignatureLenRange
+                    ) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+}
+
+impl Inner {
+    /// Runs the unwrap steps `wrapping` names, all inside the token except OAEP decoding
+    /// when `host_decoding` is set.
+    fn unwrap_into(
+        &self,
+        session: &Session,
+        private: ObjectHandle,
+        wrapping: Wrapping,
+        wrapped: &[u8],
+        template: &[Attribute],
+    ) -> Result<ObjectHandle, HsmError> {
+        let modulus_len = modulus_len(session, private)?;
+        if !wrapping.two_step {
+            return self.rsa_unwrap(session, private, wrapping, wrapped, template);
+        }
+        if wrapped.len() <= modulus_len {
+            return Err(bad_material());
+        }
+        let (rsa_part, aes_part) = wrapped.split_at(modulus_len);
+        let ephemeral_template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Token(false),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Unwrap(true),
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+        ];
+        let ephemeral = self.rsa_unwrap(session, private, wrapping, rsa_part, &ephemeral_template)?;
+        let result = session.unwrap_key(&Mechanism::AesKeyWrapPad, ephemeral, aes_part, template);
+        session.destroy_object(ephemeral)?;
+        Ok(result.map_err(as_bad_material)?)
+    }
+
+    /// The RSA-OAEP step, in the token, or raw RSA in the token and OAEP decoding here.
+    fn rsa_unwrap(
+        &self,
+        session: &Session,
+        private: ObjectHandle,
+        wrapping: Wrapping,
+        wrapped: &[u8],
+        template: &[Attribute],
+    ) -> Result<ObjectHandle, HsmError> {
+        if !wrapping.host_decoding {
+            let params = oaep_params(wrapping.hash);
+            let mechanism = Mechanism::RsaPkcsOaep(params);
+            return Ok(session
+                .unwrap_key(&mechanism, private, wrapped, template)
+                .map_err(as_bad_material)?);
+        }
+        let modulus_len = modulus_len(session, private)?;
+        let em = Zeroizing::new(
+            session
+                .decrypt(&Mechanism::RsaX509, private, wrapped)
+                .map_err(as_bad_material)?,
+        );
+        let material =
+            oaep::oaep_sha256_decode(&em, modulus_len).map_err(|_| bad_material())?;
+        let mut with_value = template.to_vec();
+        with_value.push(Attribute::Value(material.to_vec()));
+        let created = session.create_object(&with_value);
+        // The Attribute owns a copy of the bytes: wipe it as soon as the token has them.
+        for attribute in &mut with_value {
+            if let Attribute::Value(bytes) = attribute {
+                zeroize::Zeroize::zeroize(bytes);
+            }
+        }
+        Ok(created?)
+    }
+
+    /// Probes the token's import mechanisms: the mechanism list, then a trial for OAEP with
+    /// SHA-256, which tokens list under CKM_RSA_PKCS_OAEP whether or not they support it.
+    pub(super) fn probe(&self, session: &Session) -> Result<Capabilities, HsmError> {
+        let list = self.ctx.get_mechanism_list(self.slot)?;
+        let has = |m: MechanismType| list.contains(&m);
+        let oaep = has(MechanismType::RSA_PKCS_OAEP);
+        let capabilities = Capabilities {
+            oaep_sha1: oaep,
+            oaep_sha256: oaep && oaep_sha256_works(session)?,
+            aes_key_wrap_pad: has(MechanismType::AES_KEY_WRAP_PAD),
+            rsa_x509: has(MechanismType::RSA_X_509),
+        };
+        tracing::info!(?capabilities, "token import mechanisms");
+        Ok(capabilities)
+    }
+
+    /// Creates the import-token MAC key the first time the daemon runs on a token.
+    pub(super) fn ensure_mac_key(&self, session: &Session) -> Result<(), HsmError> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Id(MAC_KEY_ID.as_bytes().to_vec()),
+        ];
+        if !session.find_objects(&template)?.is_empty() {
+            return Ok(());
+        }
+        let key = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+            Attribute::Id(MAC_KEY_ID.as_bytes().to_vec()),
+            Attribute::Label(MAC_KEY_LABEL.as_bytes().to_vec()),
+        ];
+        session.generate_key(&Mechanism::GenericSecretKeyGen, &key)?;
+        tracing::info!("created the import-token MAC key in the token");
+        Ok(())
+    }
+}
+
+/// Whether OAEP with SHA-256 works, tried on a throw-away session key pair.
+fn oaep_sha256_works(session: &Session) -> Result<bool, HsmError> {
+    let public = [
+        Attribute::Token(false),
+        Attribute::ModulusBits(1024.into()),
+        Attribute::PublicExponent(vec![0x01, 0x00, 0x01]),
+        Attribute::Encrypt(true),
+    ];
+    let private = [
+        Attribute::Token(false),
+        Attribute::Sensitive(true),
+        Attribute::Decrypt(true),
+    ];
+    let (public, private) =
+        session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
+    let mechanism = Mechanism::RsaPkcsOaep(oaep_params(OaepHash::Sha256));
+    let works = session
+        .encrypt(&mechanism, public, b"probe")
+        .and_then(|c| session.decrypt(&mechanism, private, &c))
+        .is_ok_and(|p| p == b"probe");
+    session.destroy_object(public)?;
+    session.destroy_object(private)?;
+    Ok(works)
+}
+
+fn oaep_params(hash: OaepHash) -> PkcsOaepParams<'static> {
+    match hash {
+        OaepHash::Sha1 => PkcsOaepParams::new(
+            MechanismType::SHA1,
+            PkcsMgfType::MGF1_SHA1,
+            PkcsOaepSource::empty(),
+        ),
+        OaepHash::Sha256 => PkcsOaepParams::new(
+            MechanismType::SHA256,
+            PkcsMgfType::MGF1_SHA256,
+            PkcsOaepSource::empty(),
+        ),
+    }
+}
+
+fn private_key(id: Uuid) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
+        Attribute::Id(id.as_bytes().to_vec()),
+    ]
+}
+
+fn find_one(session: &Session, template: &[Attribute]) -> Result<ObjectHandle, HsmError> {
+    match session.find_objects(template)?.as_slice() {
+        [handle] => Ok(*handle),
+        [] => Err(HsmError::new(Fault::KeyMissing, "wrapping key not on the token")),
+        _ => Err(HsmError::new(Fault::Other, "several wrapping keys share a CKA_ID")),
+    }
+}
+
+fn modulus_len(session: &Session, private: ObjectHandle) -> Result<usize, HsmError> {
+    for attribute in session.get_attributes(private, &[AttributeType::Modulus])? {
+        if let Attribute::Modulus(n) = attribute {
+            return Ok(n.len());
+        }
+    }
+    Err(HsmError::new(Fault::Other, "the wrapping key has no modulus"))
+}
+
+fn check_size(session: &Session, key: ObjectHandle) -> Result<(), HsmError> {
+    let attributes = session.get_attributes(key, &[AttributeType::ValueLen])?;
+    let len: Option<u64> = attributes.iter().find_map(|a| match a {
+        Attribute::ValueLen(len) => Some((*len).into()),
+        _ => None,
+    });
+    match len {
+        Some(32) => Ok(()),
+        _ => Err(HsmError::new(Fault::WrongKeySize, "imported material is not 256 bits")),
+    }
+}
+
+/// The key check value: the AES encryption of a fixed block, computed in the token.
+fn kcv(session: &Session, key: ObjectHandle) -> Result<[u8; 16], HsmError> {
+    let block = session.encrypt(&Mechanism::AesEcb, key, &KCV_BLOCK)?;
+    block
+        .try_into()
+        .map_err(|_| HsmError::new(Fault::Other, "key check value is not one block"))
+}
+
+fn bad_material() -> HsmError {
+    HsmError::new(Fault::BadCiphertext, "the encrypted key material does not unwrap")
+}
+
+/// Any failure of an unwrap or raw decrypt step means the caller's material is bad: the
+/// token has already proven it holds a usable wrapping key.
+fn as_bad_material(error: CkError) -> HsmError {
+    let e = HsmError::from(error);
+    match e.fault {
+        Fault::SessionLost | Fault::LoggedOut | Fault::TokenUnavailable | Fault::StaleHandle => e,
+        _ => bad_material(),
+    }
+}

@@ -1,0 +1,502 @@
+//! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant and RevokeGrant.
+//!
+//! Grants live in the sidecar and every call reads them from there, so a change is visible
+//! to the next request. They are recorded, listed, retired and revoked; the daemon does not
+//! yet use them to authorize requests.
+//!
+//! A grant token is `base64url(TOKEN_TAG || grant id || secret || nonce)`. The secret is
+//! random, drawn once per grant and kept in the sidecar; the nonce is fresh for every token,
+//! so each CreateGrant answer carries a different token (as AWS documents for repeated
+//! named requests) while every token of a grant retires the same grant.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::model::{Key, KeyUsage, Millis};
+use super::paging::{page, Page};
+use super::rules::Op;
+use super::{ErrorKind, Kms, KmsError};
+
+/// Every `GrantOperation` of the AWS model, in the model's order. A grant lists its
+/// operations in this order, each once.
+pub const GRANT_OPERATIONS: &[&str] = &[
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+];
+
+/// Encryption-context pairs a constraint may hold.
+const MAX_CONSTRAINT_PAIRS: usize = 8;
+/// Starts every grant token we issue (inside the base64), so foreign strings are refused.
+const TOKEN_TAG: &str = "hsmkms-grant-1:";
+/// Hex characters of a grant id and of a token secret.
+const ID_LEN: usize = 64;
+/// Hex characters of a token's nonce.
+const NONCE_LEN: usize = 32;
+
+/// A grant's encryption-context constraint, as stored (`{"EncryptionContextSubset": {...}}`
+/// or `{"EncryptionContextEquals": {...}}`). AWS accepts one of the two, not both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Constraint {
+    /// The request's encryption context must include these pairs.
+    EncryptionContextSubset(BTreeMap<String, String>),
+    /// The request's encryption context must be exactly these pairs.
+    EncryptionContextEquals(BTreeMap<String, String>),
+}
+
+/// What a grant allows and to whom: the parameters a named CreateGrant compares to decide
+/// whether the grant already exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantTerms {
+    /// The friendly name, when one was given.
+    pub name: Option<String>,
+    /// The principal the grant is for.
+    pub grantee: String,
+    /// The principal that may retire the grant, if any.
+    pub retiring: Option<String>,
+    /// The operations allowed, in `GRANT_OPERATIONS` order, each once.
+    pub operations: Vec<&'static str>,
+    /// The encryption-context constraint, if any.
+    pub constraint: Option<Constraint>,
+}
+
+/// A grant on a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// 64 lowercase hex characters, as AWS grant ids are.
+    pub id: String,
+    /// The key the grant is on.
+    pub key_id: Uuid,
+    /// What the grant allows.
+    pub terms: GrantTerms,
+    /// `arn:aws:iam::<account>:root` of the account that issued the grant.
+    pub issuing_account: String,
+    /// When the grant was created.
+    pub created_at: Millis,
+}
+
+/// CreateGrant's request, checked against the wire constraints.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    /// The key (id or key ARN).
+    pub key_id: String,
+    /// What the grant allows; `operations` may be in any order, with repeats.
+    pub terms: GrantTerms,
+    /// Stop after every check passed.
+    pub dry_run: bool,
+}
+
+/// CreateGrant's answer.
+#[derive(Debug, Clone)]
+pub struct CreatedGrant {
+    /// The grant's id.
+    pub grant_id: String,
+    /// A token for the grant, new on every call.
+    pub token: String,
+}
+
+/// The grant RetireGrant names.
+#[derive(Debug, Clone, Copy)]
+pub enum GrantRef<'a> {
+    /// By a token from CreateGrant; a key or grant id sent with it must name the same grant.
+    Token {
+        /// The grant token.
+        token: &'a str,
+        /// The key (id or key ARN), if also sent.
+        key_id: Option<&'a str>,
+        /// The grant id, if also sent.
+        grant_id: Option<&'a str>,
+    },
+    /// By key (id or key ARN) and grant id.
+    Id {
+        /// The key.
+        key_id: &'a str,
+        /// The grant id.
+        grant_id: &'a str,
+    },
+}
+
+impl Kms {
+    /// CreateGrant. With a name, a request identical to an existing grant's returns that
+    /// grant (with a new token) instead of creating another.
+    pub async fn create_grant(&self, new: NewGrant) -> Result<CreatedGrant, KmsError> {
+        let _writing = self.writes.lock().await;
+        let key = self.resolve_by_id(&new.key_id)?;
+        let mut terms = new.terms;
+        terms.operations = canonical(&terms.operations);
+        check_terms(&key, &terms)?;
+        self.check(Op::CreateGrant, &key)?;
+        dry_run_stop(new.dry_run)?;
+        let key_id = key.id;
+        let existing = match terms.name {
+            Some(_) => self
+                .blocking(move |store| store.key_grants(key_id))
+                .await?
+                .into_iter()
+                .find(|g| g.terms == terms),
+            None => None,
+        };
+        let (grant_id, secret) = match existing {
+            Some(grant) => {
+                let secret = self.secret_of(&grant.id).await?;
+                (grant.id, secret)
+            }
+            None => self.insert_grant(key_id, terms).await?,
+        };
+        Ok(CreatedGrant {
+            token: issue_token(&grant_id, &secret),
+            grant_id,
+        })
+    }
+
+    /// ListGrants: the key's grants in grant-id order, optionally only the grant
+    /// `grant_id` or only those for `grantee`.
+    pub async fn list_grants(
+        &self,
+        key_id: &str,
+        grant_id: Option<&str>,
+        grantee: Option<&str>,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<Grant>, KmsError> {
+        let key = self.resolve_by_id(key_id)?;
+        self.check(Op::ListGrants, &key)?;
+        if let Some(id) = grant_id {
+            well_formed(id)?;
+        }
+        let id = key.id;
+        let grants = self.blocking(move |store| store.key_grants(id)).await?;
+        let chosen = grants
+            .into_iter()
+            .filter(|g| grant_id.is_none_or(|id| g.id == id))
+            .filter(|g| grantee.is_none_or(|p| g.terms.grantee == p));
+        page(chosen.map(|g| (g.id.clone(), g)), limit, marker)
+    }
+
+    /// ListRetirableGrants: grants on any key whose retiring principal is `principal`, in
+    /// grant-id order.
+    pub async fn list_retirable_grants(
+        &self,
+        principal: &str,
+        limit: usize,
+        marker: Option<&str>,
+    ) -> Result<Page<Grant>, KmsError> {
+        let owned = principal.to_owned();
+        let grants = self
+            .blocking(move |store| store.retirable_grants(&owned))
+            .await?;
+        let listable = grants.into_iter().filter(|g| {
+            self.key(g.key_id)
+                .is_some_and(|key| self.check(Op::ListRetirableGrants, &key).is_ok())
+        });
+        page(listable.map(|g| (g.id.clone(), g)), limit, marker)
+    }
+
+    /// RetireGrant.
+    pub async fn retire_grant(&self, target: GrantRef<'_>, dry_run: bool) -> Result<(), KmsError> {
+        let _writing = self.writes.lock().await;
+        let (key, grant) = match target {
+            GrantRef::Token {
+                token,
+                key_id,
+                grant_id,
+            } => {
+                let grant = self.grant_of_token(token).await?;
+                let key = self.key(grant.key_id).ok_or_else(invalid_token)?;
+                if let Some(other) = grant_id.filter(|id| *id != grant.id) {
+                    return Err(not_on_key(other, &self.arn(&key)));
+                }
+                if let Some(named) = key_id {
+                    let named = self.resolve_by_id(named)?;
+                    if named.id != key.id {
+                        return Err(not_on_key(&grant.id, &self.arn(&named)));
+                    }
+                }
+                (key, grant)
+            }
+            GrantRef::Id { key_id, grant_id } => {
+                let key = self.resolve_by_id(key_id)?;
+                let grant = self.grant_on(&key, grant_id).await?;
+                (key, grant)
+            }
+        };
+        self.check(Op::RetireGrant, &key)?;
+        self.remove_grant(&key, grant, dry_run, "retired").await
+    }
+
+    /// RevokeGrant.
+    pub async fn revoke_grant(
+        &self,
+        key_id: &str,
+        grant_id: &str,
+        dry_run: bool,
+    ) -> Result<(), KmsError> {
+        let _writing = self.writes.lock().await;
+        let key = self.resolve_by_id(key_id)?;
+        self.check(Op::RevokeGrant, &key)?;
+        let grant = self.grant_on(&key, grant_id).await?;
+        self.remove_grant(&key, grant, dry_run, "revoked").await
+    }
+
+    /// Records a new grant on `key_id` with a fresh id and token secret; returns both.
+    /// Call with the write lock held.
+    async fn insert_grant(
+        &self,
+        key_id: Uuid,
+        terms: GrantTerms,
+    ) -> Result<(String, String), KmsError> {
+        let grant = Grant {
+            id: random_hex(),
+            key_id,
+            terms,
+            issuing_account: format!("arn:aws:iam::{}:root", self.identity.account),
+            created_at: self.clock.now(),
+        };
+        let (id, secret) = (grant.id.clone(), random_hex());
+        let stored = secret.clone();
+        self.blocking(move |store| store.insert_grant(&grant, &stored))
+            .await?;
+        tracing::info!(grant_id = %id, %key_id, "grant created");
+        Ok((id, secret))
+    }
+
+    /// The secret every token of grant `grant_id` carries.
+    async fn secret_of(&self, grant_id: &str) -> Result<String, KmsError> {
+        let id = grant_id.to_owned();
+        match self.blocking(move |store| store.grant(&id)).await? {
+            Some((_, secret)) => Ok(secret),
+            None => Err(KmsError::internal(format!("grant {grant_id} vanished"))),
+        }
+    }
+
+    /// The live grant a token names, or InvalidGrantTokenException.
+    async fn grant_of_token(&self, token: &str) -> Result<Grant, KmsError> {
+        let (grant_id, presented) = parse_token(token).ok_or_else(invalid_token)?;
+        let found = self.blocking(move |store| store.grant(&grant_id)).await?;
+        match found {
+            Some((grant, secret)) if same(secret.as_bytes(), presented.as_bytes()) => Ok(grant),
+            _ => Err(invalid_token()),
+        }
+    }
+
+    /// Grant `grant_id` of `key`, or InvalidGrantIdException.
+    async fn grant_on(&self, key: &Key, grant_id: &str) -> Result<Grant, KmsError> {
+        well_formed(grant_id)?;
+        let id = grant_id.to_owned();
+        let found = self.blocking(move |store| store.grant(&id)).await?;
+        match found {
+            Some((grant, _)) if grant.key_id == key.id => Ok(grant),
+            _ => Err(not_on_key(grant_id, &self.arn(key))),
+        }
+    }
+
+    /// Deletes `grant` durably, unless this is a dry run. Call with the write lock held.
+    async fn remove_grant(
+        &self,
+        key: &Key,
+        grant: Grant,
+        dry_run: bool,
+        how: &'static str,
+    ) -> Result<(), KmsError> {
+        dry_run_stop(dry_run)?;
+        let id = grant.id;
+        let logged = id.clone();
+        self.blocking(move |store| store.delete_grant(&id)).await?;
+        tracing::info!(grant_id = %logged, key_id = %key.id, how, "grant removed");
+        Ok(())
+    }
+}
+
+/// The `GRANT_OPERATIONS` entry named `name`.
+pub fn grant_operation(name: &str) -> Option<&'static str> {
+    GRANT_OPERATIONS.iter().copied().find(|op| *op == name)
+}
+
+/// `operations` in `GRANT_OPERATIONS` order, each once.
+fn canonical(operations: &[&'static str]) -> Vec<&'static str> {
+    GRANT_OPERATIONS
+        .iter()
+        .copied()
+        .filter(|op| operations.contains(op))
+        .collect()
+}
+
+/// The operations must suit the key, and a constraint must fit AWS's limits.
+fn check_terms(key: &Key, terms: &GrantTerms) -> Result<(), KmsError> {
+    let supported = supported_operations(key.usage);
+    if let Some(op) = terms.operations.iter().find(|op| !supported.contains(op)) {
+        return Err(KmsError::new(
+            ErrorKind::Validation,
+            format!(
+                "Grant operation {op} is not valid for a key with KeySpec {} and KeyUsage {}.",
+                key.spec.as_str(),
+                key.usage.as_str()
+            ),
+        ));
+    }
+    let pairs = match &terms.constraint {
+        Some(Constraint::EncryptionContextSubset(pairs))
+        | Some(Constraint::EncryptionContextEquals(pairs)) => pairs.len(),
+        None => 0,
+    };
+    if pairs > MAX_CONSTRAINT_PAIRS {
+        return Err(KmsError::new(
+            ErrorKind::Validation,
+            format!("A grant constraint can include at most {MAX_CONSTRAINT_PAIRS} encryption context pairs."),
+        ));
+    }
+    Ok(())
+}
+
+/// The grant operations a key of `usage` supports (the AWS "grant operations" table).
+fn supported_operations(usage: KeyUsage) -> &'static [&'static str] {
+    match usage {
+        KeyUsage::EncryptDecrypt => &[
+            "Decrypt",
+            "Encrypt",
+            "GenerateDataKey",
+            "GenerateDataKeyWithoutPlaintext",
+            "ReEncryptFrom",
+            "ReEncryptTo",
+            "CreateGrant",
+            "RetireGrant",
+            "DescribeKey",
+            "GenerateDataKeyPair",
+            "GenerateDataKeyPairWithoutPlaintext",
+        ],
+    }
+}
+
+/// An operation's `DryRun` flag: stop after every check passed.
+fn dry_run_stop(dry_run: bool) -> Result<(), KmsError> {
+    if dry_run {
+        return Err(KmsError::new(
+            ErrorKind::DryRunOperation,
+            "The request would have succeeded, but the DryRun option is set.",
+        ));
+    }
+    Ok(())
+}
+
+/// 64 lowercase hex characters from the OS RNG (244 random bits: two v4 UUIDs).
+fn random_hex() -> String {
+    format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple())
+}
+
+fn is_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A grant id must look like one we issue.
+fn well_formed(grant_id: &str) -> Result<(), KmsError> {
+    if is_hex(grant_id, ID_LEN) {
+        return Ok(());
+    }
+    Err(KmsError::new(
+        ErrorKind::InvalidGrantId,
+        format!("Invalid grantId '{grant_id}'"),
+    ))
+}
+
+fn not_on_key(grant_id: &str, key_arn: &str) -> KmsError {
+    KmsError::new(
+        ErrorKind::InvalidGrantId,
+        format!("Grant '{grant_id}' does not exist on key '{key_arn}'"),
+    )
+}
+
+/// The token is never echoed: it is a credential.
+fn invalid_token() -> KmsError {
+    KmsError::new(ErrorKind::InvalidGrantToken, "The grant token is not valid.")
+}
+
+fn issue_token(grant_id: &str, secret: &str) -> String {
+    let nonce = Uuid::new_v4().simple();
+    URL_SAFE_NO_PAD.encode(format!("{TOKEN_TAG}{grant_id}{secret}{nonce}"))
+}
+
+/// The grant id and secret inside a token we issued.
+fn parse_token(token: &str) -> Option<(String, String)> {
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let body = text.strip_prefix(TOKEN_TAG)?;
+    if !is_hex(body, 2 * ID_LEN + NONCE_LEN) {
+        return None;
+    }
+    let (grant_id, rest) = body.split_at(ID_LEN);
+    Some((grant_id.to_owned(), rest[..ID_LEN].to_owned()))
+}
+
+/// Compares secrets in time independent of where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_carry_the_grant_and_differ_each_time() {
+        let (grant_id, secret) = (random_hex(), random_hex());
+        let (first, second) = (issue_token(&grant_id, &secret), issue_token(&grant_id, &secret));
+        assert_ne!(first, second);
+        for token in [first, second] {
+            assert_eq!(parse_token(&token), Some((grant_id.clone(), secret.clone())));
+        }
+    }
+
+    #[test]
+    fn foreign_tokens_are_refused() {
+        let token = issue_token(&random_hex(), &random_hex());
+        let truncated = &token[..token.len() - 4];
+        let foreign = URL_SAFE_NO_PAD.encode("hsmkms-grant-1:not hex at all");
+        for bad in ["", "!!", "AQpAM2RhZTk1MGMy", truncated, &foreign] {
+            assert_eq!(parse_token(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn grant_ids_look_like_aws_ones() {
+        let id = random_hex();
+        assert!(is_hex(&id, 64), "{id}");
+        assert!(well_formed(&id).is_ok());
+        assert_eq!(
+            well_formed("0123").unwrap_err().kind,
+            ErrorKind::InvalidGrantId
+        );
+    }
+
+    #[test]
+    fn operations_are_listed_in_model_order_once() {
+        assert_eq!(
+            canonical(&["Encrypt", "Decrypt", "Encrypt"]),
+            vec!["Decrypt", "Encrypt"]
+        );
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same(b"abcd", b"abcd"));
+        assert!(!same(b"abcd", b"abce"));
+        assert!(!same(b"abcd", b"abc"));
+    }
+}
