@@ -55,7 +55,11 @@ fn assert_error<T: Debug, E: ProvideErrorMetadata + Debug>(
 
 async fn new_key(client: &Client) -> String {
     let created = client.create_key().send().await.expect("CreateKey");
-    created.key_metadata().expect("metadata").key_id().to_owned()
+    created
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_owned()
 }
 
 /// A CreateGrant for `grantee` on `key` allowing Encrypt.
@@ -143,7 +147,9 @@ async fn create_list_retire_and_revoke() {
     )
     .await;
     assert_eq!(full.len(), 64, "{full}");
-    assert!(full.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+    assert!(full
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
     assert!(!full_token.is_empty());
 
     let listed = all_grants(&client, &key).await;
@@ -168,13 +174,18 @@ async fn create_list_retire_and_revoke() {
     );
     assert_eq!(constraints.encryption_context_equals(), None);
     let created_at = entry.creation_date().expect("CreationDate").secs();
-    assert!((before - 1..=now_seconds() + 1).contains(&created_at), "{created_at}");
+    assert!(
+        (before - 1..=now_seconds() + 1).contains(&created_at),
+        "{created_at}"
+    );
 
-    let (equals, _) = created(grant_on(&client, &key, BOB).constraints(
-        GrantConstraints::builder()
-            .set_encryption_context_equals(Some(context(&[("a", "1"), ("b", "2")])))
-            .build(),
-    ))
+    let (equals, _) = created(
+        grant_on(&client, &key, BOB).constraints(
+            GrantConstraints::builder()
+                .set_encryption_context_equals(Some(context(&[("a", "1"), ("b", "2")])))
+                .build(),
+        ),
+    )
     .await;
     let (plain, _) = created(grant_on(&client, &key, BOB)).await;
     // Members a grant does not have are left out, as AWS does.
@@ -246,7 +257,10 @@ async fn a_named_request_returns_the_existing_grant() {
     )
     .await;
     assert_eq!(again, first);
-    assert_ne!(again_token, first_token, "every CreateGrant answer has its own token");
+    assert_ne!(
+        again_token, first_token,
+        "every CreateGrant answer has its own token"
+    );
     // Same name, different parameters: another grant.
     let (other, _) = created(named().retiring_principal(RETIRER)).await;
     assert_ne!(other, first);
@@ -295,7 +309,12 @@ async fn list_grants_pages_and_filters() {
         .await
         .expect("ListGrants");
     assert_eq!((capped.grants().len(), capped.truncated()), (100, true));
-    let default = client.list_grants().key_id(&key).send().await.expect("ListGrants");
+    let default = client
+        .list_grants()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("ListGrants");
     assert_eq!(default.grants().len(), 50);
 
     let mut pages = Vec::new();
@@ -351,7 +370,12 @@ async fn list_grants_pages_and_filters() {
         .all(|g| g.grantee_principal() == Some(BOB)));
 
     assert_error(
-        client.list_grants().key_id(&key).marker("never-issued").send().await,
+        client
+            .list_grants()
+            .key_id(&key)
+            .marker("never-issued")
+            .send()
+            .await,
         "InvalidMarkerException",
         "Invalid marker: use the NextMarker of the previous response.",
     );
@@ -372,10 +396,16 @@ async fn list_retirable_grants_spans_keys() {
     let d = Daemon::start();
     let client = d.client();
     let (k1, k2) = (new_key(&client).await, new_key(&client).await);
-    let on_k2 = created(grant_on(&client, &k2, ALICE).retiring_principal(RETIRER)).await.0;
+    let on_k2 = created(grant_on(&client, &k2, ALICE).retiring_principal(RETIRER))
+        .await
+        .0;
     let mut retirable = vec![
-        created(grant_on(&client, &k1, ALICE).retiring_principal(RETIRER)).await.0,
-        created(grant_on(&client, &k1, BOB).retiring_principal(RETIRER)).await.0,
+        created(grant_on(&client, &k1, ALICE).retiring_principal(RETIRER))
+            .await
+            .0,
+        created(grant_on(&client, &k1, BOB).retiring_principal(RETIRER))
+            .await
+            .0,
         on_k2.clone(),
     ];
     retirable.sort();
@@ -460,7 +490,12 @@ async fn create_grant_errors() {
         &not_null("granteePrincipal"),
     );
     assert_error(
-        client.create_grant().key_id(&key).grantee_principal(ALICE).send().await,
+        client
+            .create_grant()
+            .key_id(&key)
+            .grantee_principal(ALICE)
+            .send()
+            .await,
         VALIDATION,
         &not_null("operations"),
     );
@@ -567,7 +602,10 @@ async fn create_grant_errors() {
         "DryRunOperationException",
         DRY_RUN_MESSAGE,
     );
-    assert!(all_grants(&client, &key).await.is_empty(), "nothing was created");
+    assert!(
+        all_grants(&client, &key).await.is_empty(),
+        "nothing was created"
+    );
 }
 
 #[tokio::test]
@@ -586,7 +624,12 @@ async fn retire_revoke_and_list_errors() {
         &not_null("keyId"),
     );
     assert_error(
-        client.list_grants().key_id(&key).grant_id("not-a-grant").send().await,
+        client
+            .list_grants()
+            .key_id(&key)
+            .grant_id("not-a-grant")
+            .send()
+            .await,
         INVALID_GRANT_ID,
         "Invalid grantId 'not-a-grant'",
     );
@@ -607,17 +650,32 @@ async fn retire_revoke_and_list_errors() {
         &not_null("grantId"),
     );
     assert_error(
-        client.revoke_grant().key_id(&key).grant_id("not-a-grant").send().await,
+        client
+            .revoke_grant()
+            .key_id(&key)
+            .grant_id("not-a-grant")
+            .send()
+            .await,
         INVALID_GRANT_ID,
         "Invalid grantId 'not-a-grant'",
     );
     assert_error(
-        client.revoke_grant().key_id(&key).grant_id(UNKNOWN_GRANT).send().await,
+        client
+            .revoke_grant()
+            .key_id(&key)
+            .grant_id(UNKNOWN_GRANT)
+            .send()
+            .await,
         INVALID_GRANT_ID,
         &not_on_key(UNKNOWN_GRANT),
     );
     assert_error(
-        client.revoke_grant().key_id(&key).grant_id(&other_grant).send().await,
+        client
+            .revoke_grant()
+            .key_id(&key)
+            .grant_id(&other_grant)
+            .send()
+            .await,
         INVALID_GRANT_ID,
         &not_on_key(&other_grant),
     );
@@ -650,7 +708,11 @@ async fn retire_revoke_and_list_errors() {
     let at = tampered.len() * 2 / 3;
     tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).expect("ascii");
-    for bad in ["garbage", tampered.as_str(), "AQpAM2RhZTk1MGMyNTk2ZmZmMzEyYWVhOWViN2I1MWM4"] {
+    for bad in [
+        "garbage",
+        tampered.as_str(),
+        "AQpAM2RhZTk1MGMyNTk2ZmZmMzEyYWVhOWViN2I1MWM4",
+    ] {
         assert_error(
             client.retire_grant().grant_token(bad).send().await,
             INVALID_GRANT_TOKEN,
@@ -675,7 +737,10 @@ async fn retire_revoke_and_list_errors() {
             .send()
             .await,
         INVALID_GRANT_ID,
-        &format!("Grant '{grant}' does not exist on key '{}'", d.key_arn(&other)),
+        &format!(
+            "Grant '{grant}' does not exist on key '{}'",
+            d.key_arn(&other)
+        ),
     );
     assert_error(
         client
@@ -688,7 +753,12 @@ async fn retire_revoke_and_list_errors() {
         DRY_RUN_MESSAGE,
     );
     assert_error(
-        client.retire_grant().key_id(&key).grant_id(UNKNOWN_GRANT).send().await,
+        client
+            .retire_grant()
+            .key_id(&key)
+            .grant_id(UNKNOWN_GRANT)
+            .send()
+            .await,
         INVALID_GRANT_ID,
         &not_on_key(UNKNOWN_GRANT),
     );
@@ -713,7 +783,12 @@ async fn retire_revoke_and_list_errors() {
         BAD_TOKEN_MESSAGE,
     );
     assert_error(
-        client.revoke_grant().key_id(&key).grant_id(&grant).send().await,
+        client
+            .revoke_grant()
+            .key_id(&key)
+            .grant_id(&grant)
+            .send()
+            .await,
         INVALID_GRANT_ID,
         &not_on_key(&grant),
     );
@@ -726,7 +801,12 @@ async fn key_states_apply_to_grants() {
     let (disabled, doomed) = (new_key(&client).await, new_key(&client).await);
     let (on_disabled, _) = created(grant_on(&client, &disabled, ALICE)).await;
     let (on_doomed, doomed_token) = created(grant_on(&client, &doomed, ALICE)).await;
-    client.disable_key().key_id(&disabled).send().await.expect("DisableKey");
+    client
+        .disable_key()
+        .key_id(&disabled)
+        .send()
+        .await
+        .expect("DisableKey");
     client
         .schedule_key_deletion()
         .key_id(&doomed)
@@ -746,7 +826,10 @@ async fn key_states_apply_to_grants() {
         &format!("{} is pending deletion.", d.key_arn(&doomed)),
     );
     // Listing, retiring and revoking are allowed in every state.
-    assert_eq!(ids(&all_grants(&client, &disabled).await), vec![on_disabled.clone()]);
+    assert_eq!(
+        ids(&all_grants(&client, &disabled).await),
+        vec![on_disabled.clone()]
+    );
     assert_eq!(ids(&all_grants(&client, &doomed).await), vec![on_doomed]);
     client
         .revoke_grant()

@@ -1,5 +1,6 @@
 //! Key states through the AWS SDK: enable, disable, scheduled deletion and its cancellation,
 //! deletion when the date passes (with the development clock), descriptions, EXTERNAL keys.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 

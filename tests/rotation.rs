@@ -1,5 +1,6 @@
 //! Rotation through the AWS SDK: on demand and on schedule (development clock), new
 //! encryptions use the new material, every old ciphertext still decrypts, across a restart.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 
@@ -11,7 +12,12 @@ use common::{error_code, error_message, Daemon};
 const DAY: i64 = 86_400;
 
 async fn current_material(client: &Client, key: &str) -> String {
-    let described = client.describe_key().key_id(key).send().await.expect("describe");
+    let described = client
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .expect("describe");
     let meta = described.key_metadata().expect("metadata");
     meta.current_key_material_id().expect("material").to_owned()
 }
@@ -48,7 +54,12 @@ async fn rotation_keeps_every_ciphertext_decryptable() {
     let mut made = vec![("one", encrypt(&client, &key, "one").await)];
     assert_eq!(made[0].1 .1, first);
 
-    client.rotate_key_on_demand().key_id(&key).send().await.expect("rotate on demand");
+    client
+        .rotate_key_on_demand()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("rotate on demand");
     let second = current_material(&client, &key).await;
     assert_ne!(second, first);
     made.push(("two", encrypt(&client, &key, "two").await));
@@ -61,18 +72,38 @@ async fn rotation_keeps_every_ciphertext_decryptable() {
         .send()
         .await
         .expect("enable rotation");
-    let status = client.get_key_rotation_status().key_id(&key).send().await.expect("status");
+    let status = client
+        .get_key_rotation_status()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("status");
     assert!(status.key_rotation_enabled());
     assert_eq!(status.rotation_period_in_days(), Some(90));
     assert!(status.next_rotation_date().is_some());
     daemon.advance_clock(90 * DAY + 1);
     let third = current_material(&client, &key).await;
-    assert!(third != second && third != first, "the scheduled rotation happened");
+    assert!(
+        third != second && third != first,
+        "the scheduled rotation happened"
+    );
     made.push(("three", encrypt(&client, &key, "three").await));
 
-    let rotations = client.list_key_rotations().key_id(&key).send().await.expect("list");
-    let kinds: Vec<_> = rotations.rotations().iter().map(|r| r.rotation_type().cloned()).collect();
-    assert_eq!(kinds, vec![Some(RotationType::OnDemand), Some(RotationType::Automatic)]);
+    let rotations = client
+        .list_key_rotations()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("list");
+    let kinds: Vec<_> = rotations
+        .rotations()
+        .iter()
+        .map(|r| r.rotation_type().cloned())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![Some(RotationType::OnDemand), Some(RotationType::Automatic)]
+    );
     let all = client
         .list_key_rotations()
         .key_id(&key)
@@ -98,8 +129,18 @@ async fn rotation_keeps_every_ciphertext_decryptable() {
         assert_eq!(out.key_material_id(), Some(material.as_str()));
     }
 
-    client.disable_key_rotation().key_id(&key).send().await.expect("disable rotation");
-    let status = client.get_key_rotation_status().key_id(&key).send().await.expect("status");
+    client
+        .disable_key_rotation()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("disable rotation");
+    let status = client
+        .get_key_rotation_status()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("status");
     assert!(!status.key_rotation_enabled());
     assert!(status.next_rotation_date().is_none());
 }
@@ -111,13 +152,33 @@ async fn a_disabled_key_is_not_rotated_until_enabled() {
     let key = client.create_key().send().await.expect("create");
     let key = key.key_metadata().expect("metadata").key_id().to_owned();
     let first = current_material(&client, &key).await;
-    client.enable_key_rotation().key_id(&key).send().await.expect("enable rotation");
-    client.disable_key().key_id(&key).send().await.expect("disable");
+    client
+        .enable_key_rotation()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("enable rotation");
+    client
+        .disable_key()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("disable");
     daemon.advance_clock(366 * DAY);
     assert_eq!(current_material(&client, &key).await, first);
-    let refused = client.rotate_key_on_demand().key_id(&key).send().await.unwrap_err();
+    let refused = client
+        .rotate_key_on_demand()
+        .key_id(&key)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&refused), "DisabledException");
-    client.enable_key().key_id(&key).send().await.expect("enable");
+    client
+        .enable_key()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("enable");
     daemon.advance_clock(1);
     assert_ne!(current_material(&client, &key).await, first);
 }
@@ -128,7 +189,10 @@ async fn rotation_errors() {
     let client = daemon.client();
     let key = client.create_key().send().await.expect("create");
     let key = key.key_metadata().expect("metadata").key_id().to_owned();
-    for (days, bound) in [(89, "greater than or equal to 90"), (2561, "less than or equal to 2560")] {
+    for (days, bound) in [
+        (89, "greater than or equal to 90"),
+        (2561, "less than or equal to 2560"),
+    ] {
         let e = client
             .enable_key_rotation()
             .key_id(&key)
@@ -142,13 +206,35 @@ async fn rotation_errors() {
             format!("1 validation error detected: Value '{days}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value {bound}")
         );
     }
-    let external = client.create_key().origin(OriginType::External).send().await.expect("create");
-    let external = external.key_metadata().expect("metadata").key_id().to_owned();
+    let external = client
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .expect("create");
+    let external = external
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_owned();
     let arn = daemon.key_arn(&external);
-    let e = client.enable_key_rotation().key_id(&external).send().await.unwrap_err();
+    let e = client
+        .enable_key_rotation()
+        .key_id(&external)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&e), "UnsupportedOperationException");
-    assert_eq!(error_message(&e), format!("{arn} origin is EXTERNAL which is not valid for this operation."));
-    let e = client.rotate_key_on_demand().key_id(&external).send().await.unwrap_err();
+    assert_eq!(
+        error_message(&e),
+        format!("{arn} origin is EXTERNAL which is not valid for this operation.")
+    );
+    let e = client
+        .rotate_key_on_demand()
+        .key_id(&external)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&e), "KMSInvalidStateException");
     assert_eq!(error_message(&e), format!("{arn} is pending import."));
 }

@@ -1,6 +1,7 @@
 //! A key whose token object cannot be reached is Unavailable: crypto operations fail with
 //! KMSInvalidStateException, not a 500, and the key recovers by itself when the object is
 //! back on the token.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 
@@ -29,7 +30,10 @@ fn object_files(daemon: &Daemon) -> BTreeSet<PathBuf> {
 /// Increments the token's generation counter (8 bytes, big-endian) beside `object`.
 fn bump_generation(object: &std::path::Path) {
     let path = object.with_file_name("generation");
-    let bytes: [u8; 8] = std::fs::read(&path).expect("generation").try_into().expect("8 bytes");
+    let bytes: [u8; 8] = std::fs::read(&path)
+        .expect("generation")
+        .try_into()
+        .expect("8 bytes");
     let next = u64::from_be_bytes(bytes) + 1;
     std::fs::write(&path, next.to_be_bytes()).expect("write generation");
 }
@@ -53,24 +57,60 @@ async fn a_key_without_its_token_object_is_unavailable_until_it_returns() {
         .ciphertext_blob
         .expect("blob");
 
-    // The object leaves the token (a restore from an older backup, an operator's mistake).
+    // The object leaves the token (a restore from an older backup, an operator's mistake);
+    // the token records the change in its generation counter, as SoftHSM2 does.
     let aside = daemon.dir().join("aside.object");
     std::fs::rename(&added[0], &aside).expect("move object away");
-    let refused = client.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap_err();
+    bump_generation(&added[0]);
+    let refused = client
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&refused), "KMSInvalidStateException");
-    assert_eq!(error_message(&refused), format!("{} is unavailable.", daemon.key_arn(&key)));
-    let described = client.describe_key().key_id(&key).send().await.expect("describe");
-    assert_eq!(described.key_metadata().and_then(|m| m.key_state()), Some(&KeyState::Unavailable));
-    let refused = client.decrypt().ciphertext_blob(blob.clone()).send().await.unwrap_err();
+    assert_eq!(
+        error_message(&refused),
+        format!("{} is unavailable.", daemon.key_arn(&key))
+    );
+    let described = client
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        described.key_metadata().and_then(|m| m.key_state()),
+        Some(&KeyState::Unavailable)
+    );
+    let refused = client
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(error_code(&refused), "KMSInvalidStateException");
 
-    // It comes back, and the token records a change as SoftHSM2 does when objects are
-    // restored through it; the next scheduler run finds the object again.
+    // It comes back, recorded the same way; the next scheduler run finds it again.
     std::fs::rename(&aside, &added[0]).expect("put object back");
     bump_generation(&added[0]);
     daemon.advance_clock(1);
-    let described = client.describe_key().key_id(&key).send().await.expect("describe");
-    assert_eq!(described.key_metadata().and_then(|m| m.key_state()), Some(&KeyState::Enabled));
-    let out = client.decrypt().ciphertext_blob(blob).send().await.expect("decrypt again");
+    let described = client
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        described.key_metadata().and_then(|m| m.key_state()),
+        Some(&KeyState::Enabled)
+    );
+    let out = client
+        .decrypt()
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .expect("decrypt again");
     assert_eq!(out.plaintext().map(|p| p.as_ref()), Some(&b"later"[..]));
 }

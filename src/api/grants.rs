@@ -127,7 +127,8 @@ pub struct RevokeGrantRequest {
 fn principal(value: &str, member: &str) -> Result<(), KmsError> {
     str_len(member, value, 1, 256)?;
     pattern(member, value, r"^[\w+=,.@:/-]+$", |c| {
-        c.is_ascii_alphanumeric() || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | ':' | '/' | '-')
+        c.is_ascii_alphanumeric()
+            || matches!(c, '_' | '+' | '=' | ',' | '.' | '@' | ':' | '/' | '-')
     })
 }
 
@@ -166,9 +167,13 @@ fn grant_operations(value: Option<Vec<String>>) -> Result<Vec<&'static str>, Kms
     names
         .iter()
         .map(|name| {
-            parse_enum("operations", name, GRANT_OPERATIONS, grant_operation, || {
-                KmsError::internal("grant operation names drifted")
-            })
+            parse_enum(
+                "operations",
+                name,
+                GRANT_OPERATIONS,
+                grant_operation,
+                || KmsError::internal("grant operation names drifted"),
+            )
         })
         .collect()
 }

@@ -88,12 +88,24 @@ pub async fn get_parameters_for_import(
             format!("WrappingAlgorithm {algorithm} is not compatible with WrappingKeySpec {spec}."),
         ));
     }
-    let algorithm = parse_enum("wrappingAlgorithm", &algorithm, AWS_WRAPPING_ALGORITHMS, WrappingAlgorithm::parse, || {
-        unsupported(format!("WrappingAlgorithm {algorithm} is not supported."))
-    })?;
-    let spec = parse_enum("wrappingKeySpec", &spec, AWS_WRAPPING_KEY_SPECS, WrappingKeySpec::parse, || {
-        unsupported(format!("WrappingKeySpec {spec} is not supported in this Region."))
-    })?;
+    let algorithm = parse_enum(
+        "wrappingAlgorithm",
+        &algorithm,
+        AWS_WRAPPING_ALGORITHMS,
+        WrappingAlgorithm::parse,
+        || unsupported(format!("WrappingAlgorithm {algorithm} is not supported.")),
+    )?;
+    let spec = parse_enum(
+        "wrappingKeySpec",
+        &spec,
+        AWS_WRAPPING_KEY_SPECS,
+        WrappingKeySpec::parse,
+        || {
+            unsupported(format!(
+                "WrappingKeySpec {spec} is not supported in this Region."
+            ))
+        },
+    )?;
     let params = kms.get_parameters_for_import(&id, algorithm, spec).await?;
     json(&GetParametersForImportResponse {
         key_id: kms.arn(&params.key),
@@ -117,8 +129,16 @@ pub async fn import_key_material(
     let import_type = match r.import_type.as_deref() {
         None => None,
         Some(text) => {
-            one_of("importType", text, &["NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL"])?;
-            Some(if text == "NEW_KEY_MATERIAL" { ImportType::New } else { ImportType::Existing })
+            one_of(
+                "importType",
+                text,
+                &["NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL"],
+            )?;
+            Some(if text == "NEW_KEY_MATERIAL" {
+                ImportType::New
+            } else {
+                ImportType::Existing
+            })
         }
     };
     if let Some(description) = &r.key_material_description {
@@ -156,7 +176,11 @@ pub async fn delete_imported_key_material(
 
 /// ValidTo in milliseconds when the material expires, per ExpirationModel.
 fn expiry(model: Option<&str>, valid_to: Option<f64>) -> Result<Option<i64>, KmsError> {
-    let model = model.unwrap_or(if valid_to.is_some() { EXPIRES } else { DOES_NOT_EXPIRE });
+    let model = model.unwrap_or(if valid_to.is_some() {
+        EXPIRES
+    } else {
+        DOES_NOT_EXPIRE
+    });
     one_of("expirationModel", model, &[EXPIRES, DOES_NOT_EXPIRE])?;
     match (model == EXPIRES, valid_to) {
         (true, Some(t)) => Ok(Some((t * 1000.0) as i64)),

@@ -2,7 +2,7 @@
 //! by the token straight into sensitive, non-extractable AES keys, key check values, and the
 //! MAC that authenticates import tokens.
 
-use cryptoki::error::Error as CkError;
+use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -18,6 +18,8 @@ pub const MAC_KEY_ID: Uuid = Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_000
 const MAC_KEY_LABEL: &str = "hsmkms-system/import-token-mac";
 /// The block whose encryption is a material's key check value.
 const KCV_BLOCK: [u8; 16] = *b"hsmkms.kcv.v1\0\0\0";
+/// Bytes of key material a SYMMETRIC_DEFAULT key takes.
+const AES_256_LEN: usize = 32;
 
 /// What the token can do for imports, found by probing at start-up.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -175,13 +177,7 @@ impl Hsm {
             let key = inner.handle(session, MAC_KEY_ID)?;
             match session.verify(&Mechanism::Sha256Hmac, key, &data, &mac) {
                 Ok(()) => Ok(true),
-                Err(CkError::Pkcs11(rv, _))
-                    if matches!(
-                        rv,
-                        cryptoki::error::RvError::SignatureInvalid
-                            | cryptoki::error::RvError::SignatureLenRange
-                    ) =>
-                {
+                Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
                     Ok(false)
                 }
                 Err(e) => Err(e.into()),
@@ -220,10 +216,11 @@ impl Inner {
             Attribute::Encrypt(false),
             Attribute::Decrypt(false),
         ];
-        let ephemeral = self.rsa_unwrap(session, private, wrapping, rsa_part, &ephemeral_template)?;
+        let ephemeral =
+            self.rsa_unwrap(session, private, wrapping, rsa_part, &ephemeral_template)?;
         let result = session.unwrap_key(&Mechanism::AesKeyWrapPad, ephemeral, aes_part, template);
         session.destroy_object(ephemeral)?;
-        Ok(result.map_err(as_bad_material)?)
+        result.map_err(as_bad_material)
     }
 
     /// The RSA-OAEP step, in the token, or raw RSA in the token and OAEP decoding here.
@@ -238,9 +235,9 @@ impl Inner {
         if !wrapping.host_decoding {
             let params = oaep_params(wrapping.hash);
             let mechanism = Mechanism::RsaPkcsOaep(params);
-            return Ok(session
+            return session
                 .unwrap_key(&mechanism, private, wrapped, template)
-                .map_err(as_bad_material)?);
+                .map_err(as_bad_material);
         }
         let modulus_len = modulus_len(session, private)?;
         let em = Zeroizing::new(
@@ -248,8 +245,10 @@ impl Inner {
                 .decrypt(&Mechanism::RsaX509, private, wrapped)
                 .map_err(as_bad_material)?,
         );
-        let material =
-            oaep::oaep_sha256_decode(&em, modulus_len).map_err(|_| bad_material())?;
+        let material = oaep::oaep_sha256_decode(&em, modulus_len).map_err(|_| bad_material())?;
+        if material.len() != AES_256_LEN {
+            return Err(wrong_size());
+        }
         let mut with_value = template.to_vec();
         with_value.push(Attribute::Value(material.to_vec()));
         let created = session.create_object(&with_value);
@@ -265,8 +264,9 @@ impl Inner {
     /// Probes the token's import mechanisms: the mechanism list, then a trial for OAEP with
     /// SHA-256, which tokens list under CKM_RSA_PKCS_OAEP whether or not they support it.
     pub(super) fn probe(&self, session: &Session) -> Result<Capabilities, HsmError> {
-        let list = self.ctx.get_mechanism_list(self.slot)?;
-        let has = |m: MechanismType| list.contains(&m);
+        // Asked one by one: listing all mechanisms makes cryptoki log every type it does
+        // not know by name.
+        let has = |m: MechanismType| self.ctx.get_mechanism_info(self.slot, m).is_ok();
         let oaep = has(MechanismType::RSA_PKCS_OAEP);
         let capabilities = Capabilities {
             oaep_sha1: oaep,
@@ -358,8 +358,14 @@ fn private_key(id: Uuid) -> Vec<Attribute> {
 fn find_one(session: &Session, template: &[Attribute]) -> Result<ObjectHandle, HsmError> {
     match session.find_objects(template)?.as_slice() {
         [handle] => Ok(*handle),
-        [] => Err(HsmError::new(Fault::KeyMissing, "wrapping key not on the token")),
-        _ => Err(HsmError::new(Fault::Other, "several wrapping keys share a CKA_ID")),
+        [] => Err(HsmError::new(
+            Fault::KeyMissing,
+            "wrapping key not on the token",
+        )),
+        _ => Err(HsmError::new(
+            Fault::Other,
+            "several wrapping keys share a CKA_ID",
+        )),
     }
 }
 
@@ -369,31 +375,46 @@ fn modulus_len(session: &Session, private: ObjectHandle) -> Result<usize, HsmErr
             return Ok(n.len());
         }
     }
-    Err(HsmError::new(Fault::Other, "the wrapping key has no modulus"))
+    Err(HsmError::new(
+        Fault::Other,
+        "the wrapping key has no modulus",
+    ))
 }
 
+/// Refuses material the token reports as other than 256 bits. SoftHSM2 reports 0 (unknown)
+/// for unwrapped keys: there only lengths AES cannot use are caught, by the check value.
 fn check_size(session: &Session, key: ObjectHandle) -> Result<(), HsmError> {
     let attributes = session.get_attributes(key, &[AttributeType::ValueLen])?;
-    let len: Option<u64> = attributes.iter().find_map(|a| match a {
-        Attribute::ValueLen(len) => Some((*len).into()),
+    let len = attributes.iter().find_map(|a| match a {
+        Attribute::ValueLen(len) => Some(u64::from(*len)),
         _ => None,
     });
     match len {
+        Some(0) | None => Ok(()),
         Some(32) => Ok(()),
-        _ => Err(HsmError::new(Fault::WrongKeySize, "imported material is not 256 bits")),
+        Some(_) => Err(wrong_size()),
     }
+}
+
+fn wrong_size() -> HsmError {
+    HsmError::new(Fault::WrongKeySize, "imported material is not 256 bits")
 }
 
 /// The key check value: the AES encryption of a fixed block, computed in the token.
 fn kcv(session: &Session, key: ObjectHandle) -> Result<[u8; 16], HsmError> {
-    let block = session.encrypt(&Mechanism::AesEcb, key, &KCV_BLOCK)?;
+    let block = session
+        .encrypt(&Mechanism::AesEcb, key, &KCV_BLOCK)
+        .map_err(|_| wrong_size())?;
     block
         .try_into()
         .map_err(|_| HsmError::new(Fault::Other, "key check value is not one block"))
 }
 
 fn bad_material() -> HsmError {
-    HsmError::new(Fault::BadCiphertext, "the encrypted key material does not unwrap")
+    HsmError::new(
+        Fault::BadCiphertext,
+        "the encrypted key material does not unwrap",
+    )
 }
 
 /// Any failure of an unwrap or raw decrypt step means the caller's material is bad: the

@@ -34,8 +34,8 @@ pub fn aes_256_token_key(id: Uuid, owner: &str) -> Vec<Attribute> {
     ]
 }
 
-/// The template for imported material unwrapped into a persistent AES key: like a
-/// generated key, but the token derives the length from the material.
+/// The template for imported material: like a generated key, without CKA_VALUE_LEN, which
+/// PKCS#11 forbids in C_UnwrapKey and C_CreateObject templates for AES keys.
 pub fn imported_aes_key(id: Uuid, owner: &str) -> Vec<Attribute> {
     aes_256_token_key(id, owner)
         .into_iter()

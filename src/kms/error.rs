@@ -101,10 +101,13 @@ impl KmsError {
                 ErrorKind::DependencyTimeout,
                 "The token did not accept the request in time; retry.",
             ),
-            Fault::WrongKeySize => KmsError::new(
-                ErrorKind::IncorrectKeyMaterial,
-                "The key material must be 256 bits for a SYMMETRIC_DEFAULT key.",
-            ),
+            Fault::WrongKeySize => {
+                tracing::warn!(%error, key = arn, "imported material refused");
+                KmsError::new(
+                    ErrorKind::IncorrectKeyMaterial,
+                    "The key material must be 256 bits for a SYMMETRIC_DEFAULT key.",
+                )
+            }
             Fault::StaleHandle | Fault::SessionLost | Fault::LoggedOut | Fault::Other => {
                 KmsError::internal(error)
             }

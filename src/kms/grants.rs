@@ -239,7 +239,7 @@ impl Kms {
             }
         };
         self.check(Op::RetireGrant, &key)?;
-        self.remove_grant(&key, grant, dry_run, "retired").await
+        self.remove_grant(&key, grant.id, dry_run, "retired").await
     }
 
     /// RevokeGrant.
@@ -253,7 +253,7 @@ impl Kms {
         let key = self.resolve_by_id(key_id)?;
         self.check(Op::RevokeGrant, &key)?;
         let grant = self.grant_on(&key, grant_id).await?;
-        self.remove_grant(&key, grant, dry_run, "revoked").await
+        self.remove_grant(&key, grant.id, dry_run, "revoked").await
     }
 
     /// Records a new grant on `key_id` with a fresh id and token secret; returns both.
@@ -308,19 +308,19 @@ impl Kms {
         }
     }
 
-    /// Deletes `grant` durably, unless this is a dry run. Call with the write lock held.
+    /// Deletes grant `grant_id` of `key` durably, unless this is a dry run. Call with the
+    /// write lock held.
     async fn remove_grant(
         &self,
         key: &Key,
-        grant: Grant,
+        grant_id: String,
         dry_run: bool,
         how: &'static str,
     ) -> Result<(), KmsError> {
         dry_run_stop(dry_run)?;
-        let id = grant.id;
-        let logged = id.clone();
+        let id = grant_id.clone();
         self.blocking(move |store| store.delete_grant(&id)).await?;
-        tracing::info!(grant_id = %logged, key_id = %key.id, how, "grant removed");
+        tracing::info!(%grant_id, key_id = %key.id, how, "grant removed");
         Ok(())
     }
 }
@@ -425,7 +425,10 @@ fn not_on_key(grant_id: &str, key_arn: &str) -> KmsError {
 
 /// The token is never echoed: it is a credential.
 fn invalid_token() -> KmsError {
-    KmsError::new(ErrorKind::InvalidGrantToken, "The grant token is not valid.")
+    KmsError::new(
+        ErrorKind::InvalidGrantToken,
+        "The grant token is not valid.",
+    )
 }
 
 fn issue_token(grant_id: &str, secret: &str) -> String {
@@ -457,10 +460,16 @@ mod tests {
     #[test]
     fn tokens_carry_the_grant_and_differ_each_time() {
         let (grant_id, secret) = (random_hex(), random_hex());
-        let (first, second) = (issue_token(&grant_id, &secret), issue_token(&grant_id, &secret));
+        let (first, second) = (
+            issue_token(&grant_id, &secret),
+            issue_token(&grant_id, &secret),
+        );
         assert_ne!(first, second);
         for token in [first, second] {
-            assert_eq!(parse_token(&token), Some((grant_id.clone(), secret.clone())));
+            assert_eq!(
+                parse_token(&token),
+                Some((grant_id.clone(), secret.clone()))
+            );
         }
     }
 

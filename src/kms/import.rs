@@ -98,14 +98,19 @@ impl Kms {
                 return Err(KmsError::from_hsm(e, &self.arn(&key)));
             }
         };
-        for older in self.blocking(move |s| s.unexpired_import_jobs_of(job.key_id)).await? {
+        for older in self
+            .blocking(move |s| s.unexpired_import_jobs_of(job.key_id))
+            .await?
+        {
             if older.id != job.id {
                 self.expire_import_job(older.id).await;
             }
         }
         let public = wrapping_key.public_key.clone();
-        self.blocking(move |s| s.set_import_job_state(job.id, ImportJobState::Active, Some(&public)))
-            .await?;
+        self.blocking(move |s| {
+            s.set_import_job_state(job.id, ImportJobState::Active, Some(&public))
+        })
+        .await?;
         let token = ImportToken::for_job(&job);
         let import_token = token.seal(&self.hsm).await.map_err(KmsError::internal)?;
         tracing::info!(key_id = %key.id, import_job = %job.id, algorithm = algorithm.as_str(), "import parameters issued");
@@ -139,14 +144,24 @@ impl Kms {
         let arn = self.arn(&key);
         let kcv = self
             .hsm
-            .unwrap_material(job.id, wrapping, import.encrypted_material, object_id, key.id.to_string())
+            .unwrap_material(
+                job.id,
+                wrapping,
+                import.encrypted_material,
+                object_id,
+                key.id.to_string(),
+            )
             .await
             .map_err(|e| KmsError::from_hsm(e, &arn))?;
-        let same = target.existing.as_ref().is_none_or(|m| {
-            m.import.as_ref().is_some_and(|i| i.key_check_value == kcv)
-        });
+        let same = target
+            .existing
+            .as_ref()
+            .is_none_or(|m| m.import.as_ref().is_some_and(|i| i.key_check_value == kcv));
         if live || !same {
-            self.hsm.destroy_key(object_id).await.map_err(|e| KmsError::from_hsm(e, &arn))?;
+            self.hsm
+                .destroy_key(object_id)
+                .await
+                .map_err(|e| KmsError::from_hsm(e, &arn))?;
         }
         if !same {
             return Err(KmsError::new(
@@ -154,7 +169,11 @@ impl Kms {
                 "The key material in the request is not the key material previously imported into this KMS key.",
             ));
         }
-        let unwrapped_by = if wrapping.host_decoding { UnwrappedBy::Host } else { UnwrappedBy::Token };
+        let unwrapped_by = if wrapping.host_decoding {
+            UnwrappedBy::Host
+        } else {
+            UnwrappedBy::Token
+        };
         let imported = Imported {
             key_check_value: kcv.to_vec(),
             unwrapped_by,
@@ -162,10 +181,16 @@ impl Kms {
             description: import.description,
         };
         let material_id = target.id;
-        let saved = self.save(with_imported(&key, target, imported, self.clock.now())).await?;
+        let saved = self
+            .save(with_imported(&key, target, imported, self.clock.now()))
+            .await?;
         match unwrapped_by {
-            UnwrappedBy::Host => tracing::warn!(key_id = %key.id, %material_id, host_unwrapped = true, "key material imported; OAEP was decoded in the daemon (fallback)"),
-            UnwrappedBy::Token => tracing::info!(key_id = %key.id, %material_id, host_unwrapped = false, "key material imported; unwrapped in the token"),
+            UnwrappedBy::Host => {
+                tracing::warn!(key_id = %key.id, %material_id, host_unwrapped = true, "key material imported; OAEP was decoded in the daemon (fallback)")
+            }
+            UnwrappedBy::Token => {
+                tracing::info!(key_id = %key.id, %material_id, host_unwrapped = false, "key material imported; unwrapped in the token")
+            }
         }
         Ok((saved, material_id))
     }
@@ -187,7 +212,11 @@ impl Kms {
         let Some(target) = target.filter(|id| key.material(*id).is_some()) else {
             return Err(KmsError::new(
                 ErrorKind::NotFound,
-                format!("Key material {} is not associated with {}.", material_id.map(|m| m.to_string()).unwrap_or_default(), self.arn(&key)),
+                format!(
+                    "Key material {} is not associated with {}.",
+                    material_id.map(|m| m.to_string()).unwrap_or_default(),
+                    self.arn(&key)
+                ),
             ));
         };
         let saved = self.remove_material(&key, target).await?;
@@ -202,16 +231,27 @@ impl Kms {
             keys.values()
                 .flat_map(|k| k.materials.iter().map(move |m| (k.id, m)))
                 .filter(|(_, m)| m.state == MaterialState::Enabled)
-                .filter(|(_, m)| m.import.as_ref().and_then(|i| i.valid_to).is_some_and(|t| t <= now))
+                .filter(|(_, m)| {
+                    m.import
+                        .as_ref()
+                        .and_then(|i| i.valid_to)
+                        .is_some_and(|t| t <= now)
+                })
                 .map(|(k, m)| (k, m.id))
                 .collect()
         };
         for (key_id, material_id) in due {
             let _writing = self.writes.lock().await;
-            let Some(key) = self.key(key_id) else { continue };
+            let Some(key) = self.key(key_id) else {
+                continue;
+            };
             match self.remove_material(&key, material_id).await {
-                Ok(_) => tracing::info!(%key_id, %material_id, "imported key material expired and was destroyed"),
-                Err(e) => tracing::error!(%key_id, %material_id, error = %e, "cannot expire key material; will retry"),
+                Ok(_) => {
+                    tracing::info!(%key_id, %material_id, "imported key material expired and was destroyed")
+                }
+                Err(e) => {
+                    tracing::error!(%key_id, %material_id, error = %e, "cannot expire key material; will retry")
+                }
             }
         }
         match self.blocking(move |s| s.import_jobs_due(now)).await {
@@ -249,8 +289,12 @@ impl Kms {
             .await;
         let destroyed = self.hsm.destroy_wrapping_key(id).await;
         match (expired, destroyed) {
-            (Ok(()), Ok(())) => tracing::info!(import_job = %id, "import parameters expired; wrapping key destroyed"),
-            (e1, e2) => tracing::error!(import_job = %id, sidecar = ?e1.err(), token = ?e2.err(), "cannot expire import parameters"),
+            (Ok(()), Ok(())) => {
+                tracing::info!(import_job = %id, "import parameters expired; wrapping key destroyed")
+            }
+            (e1, e2) => {
+                tracing::error!(import_job = %id, sidecar = ?e1.err(), token = ?e2.err(), "cannot expire import parameters")
+            }
         }
     }
 
@@ -262,7 +306,9 @@ impl Kms {
                 "The import token is invalid or is not associated with the specified KMS key.",
             )
         };
-        let token = ImportToken::open(token, &self.hsm).await?.ok_or_else(invalid)?;
+        let token = ImportToken::open(token, &self.hsm)
+            .await?
+            .ok_or_else(invalid)?;
         if token.key_id != key.id {
             return Err(invalid());
         }
@@ -273,7 +319,10 @@ impl Kms {
             ));
         }
         let id = token.job_id;
-        let job = self.blocking(move |s| s.import_job(id)).await?.ok_or_else(invalid)?;
+        let job = self
+            .blocking(move |s| s.import_job(id))
+            .await?
+            .ok_or_else(invalid)?;
         if job.state != ImportJobState::Active {
             return Err(invalid());
         }
@@ -281,7 +330,9 @@ impl Kms {
     }
 
     fn check_valid_to(&self, valid_to: Option<Millis>) -> Result<(), KmsError> {
-        let Some(valid_to) = valid_to else { return Ok(()) };
+        let Some(valid_to) = valid_to else {
+            return Ok(());
+        };
         let now = self.clock.now();
         if valid_to <= now || valid_to > now.saturating_add(days(MAX_VALID_DAYS)) {
             return Err(KmsError::new(
@@ -295,7 +346,11 @@ impl Kms {
     /// Which material an import fills, per ImportType and KeyMaterialId.
     fn import_target(&self, key: &Key, import: &MaterialImport) -> Result<Target, KmsError> {
         let imported_before = key.materials.iter().any(|m| m.import.is_some());
-        let kind = import.import_type.unwrap_or(if imported_before { ImportType::Existing } else { ImportType::New });
+        let kind = import.import_type.unwrap_or(if imported_before {
+            ImportType::Existing
+        } else {
+            ImportType::New
+        });
         match kind {
             ImportType::New => {
                 if import.material_id.is_some() {
@@ -304,21 +359,34 @@ impl Kms {
                         "KeyMaterialId cannot be specified with ImportType NEW_KEY_MATERIAL.",
                     ));
                 }
-                if let Some(pending) = key.materials.iter().find(|m| m.state == MaterialState::PendingRotation) {
+                if let Some(pending) = key
+                    .materials
+                    .iter()
+                    .find(|m| m.state == MaterialState::PendingRotation)
+                {
                     return Err(KmsError::new(
                         ErrorKind::InvalidState,
                         format!("New key material cannot be imported into KMS key {}, because another key material (id: {}) is pending rotation.", key.id, pending.id),
                     ));
                 }
-                Ok(Target { id: Uuid::new_v4(), existing: None })
+                Ok(Target {
+                    id: Uuid::new_v4(),
+                    existing: None,
+                })
             }
             ImportType::Existing => {
                 let id = import.material_id.or(key.current_material);
                 match id.and_then(|id| key.material(id)) {
-                    Some(m) if m.import.is_some() => Ok(Target { id: m.id, existing: Some(m.clone()) }),
+                    Some(m) if m.import.is_some() => Ok(Target {
+                        id: m.id,
+                        existing: Some(m.clone()),
+                    }),
                     _ => Err(KmsError::new(
                         ErrorKind::IncorrectKeyMaterial,
-                        format!("{} has no such previously imported key material.", self.arn(key)),
+                        format!(
+                            "{} has no such previously imported key material.",
+                            self.arn(key)
+                        ),
                     )),
                 }
             }
@@ -338,7 +406,10 @@ impl Kms {
         let missing = |mechanism: &str| {
             Err(KmsError::new(
                 ErrorKind::UnsupportedOperation,
-                format!("{} is not available: the token lacks {mechanism}.", algorithm.as_str()),
+                format!(
+                    "{} is not available: the token lacks {mechanism}.",
+                    algorithm.as_str()
+                ),
             ))
         };
         if two_step && !caps.aes_key_wrap_pad {
@@ -351,7 +422,11 @@ impl Kms {
             OaepHash::Sha256 if self.hsm.host_decoding_allowed() => true,
             OaepHash::Sha256 => return missing("CKM_RSA_PKCS_OAEP with SHA-256 (hsm.host_unwrap_fallback enables decoding in the daemon)"),
         };
-        Ok(Wrapping { hash, two_step, host_decoding })
+        Ok(Wrapping {
+            hash,
+            two_step,
+            host_decoding,
+        })
     }
 }
 
@@ -368,7 +443,11 @@ struct Target {
 fn with_imported(key: &Key, target: Target, imported: Imported, now: Millis) -> Key {
     let mut next = key.clone();
     let first = next.current_material.is_none();
-    let state = if first || target.existing.is_some() { MaterialState::Enabled } else { MaterialState::PendingRotation };
+    let state = if first || target.existing.is_some() {
+        MaterialState::Enabled
+    } else {
+        MaterialState::PendingRotation
+    };
     match next.materials.iter_mut().find(|m| m.id == target.id) {
         Some(m) => {
             m.state = MaterialState::Enabled;
@@ -386,7 +465,10 @@ fn with_imported(key: &Key, target: Target, imported: Imported, now: Millis) -> 
     if first {
         next.current_material = Some(target.id);
     }
-    let current_ok = next.current_material.and_then(|id| next.material(id)).is_some_and(|m| m.state == MaterialState::Enabled);
+    let current_ok = next
+        .current_material
+        .and_then(|id| next.material(id))
+        .is_some_and(|m| m.state == MaterialState::Enabled);
     if next.state == KeyState::PendingImport && current_ok && next.origin == Origin::External {
         next.state = KeyState::Enabled;
     }

@@ -73,10 +73,12 @@ impl ImportToken {
         let uuid_at = |at: usize| Uuid::from_slice(&body[at..at + 16]).ok();
         let mut valid_to = [0u8; 8];
         valid_to.copy_from_slice(&body[33..41]);
-        Ok(uuid_at(1).zip(uuid_at(17)).map(|(job_id, key_id)| ImportToken {
-            job_id,
-            key_id,
-            valid_to: i64::from_be_bytes(valid_to),
-        }))
+        Ok(uuid_at(1)
+            .zip(uuid_at(17))
+            .map(|(job_id, key_id)| ImportToken {
+                job_id,
+                key_id,
+                valid_to: i64::from_be_bytes(valid_to),
+            }))
     }
 }

@@ -41,7 +41,9 @@ impl Store {
             .transpose()
             .map_err(corrupt)?;
         self.conn().execute(
-            &format!("INSERT INTO grants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            &format!(
+                "INSERT INTO grants ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
             params![
                 grant.id,
                 grant.key_id.to_string(),
@@ -73,12 +75,11 @@ impl Store {
         Ok(self.select(By::Id, grant_id)?.pop())
     }
 
-    /// Removes a grant; whether there was one.
-    pub fn delete_grant(&self, grant_id: &str) -> Result<bool, StoreError> {
-        let removed = self
-            .conn()
+    /// Removes a grant.
+    pub fn delete_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        self.conn()
             .execute("DELETE FROM grants WHERE grant_id = ?1", [grant_id])?;
-        Ok(removed == 1)
+        Ok(())
     }
 
     fn grants(&self, by: By, value: &str) -> Result<Vec<Grant>, StoreError> {
@@ -98,7 +99,8 @@ impl Store {
 }
 
 fn grant_from_row(row: &Row<'_>) -> rusqlite::Result<Result<(Grant, String), StoreError>> {
-    let (id, key_id, name): (String, String, Option<String>) = (row.get(0)?, row.get(1)?, row.get(2)?);
+    let (id, key_id, name): (String, String, Option<String>) =
+        (row.get(0)?, row.get(1)?, row.get(2)?);
     let (grantee, retiring): (String, Option<String>) = (row.get(3)?, row.get(4)?);
     let (operations, constraint): (String, Option<String>) = (row.get(5)?, row.get(6)?);
     let (issuing_account, created_at, secret) = (row.get(7)?, row.get(8)?, row.get(9)?);
@@ -106,7 +108,10 @@ fn grant_from_row(row: &Row<'_>) -> rusqlite::Result<Result<(Grant, String), Sto
         let names: Vec<String> = serde_json::from_str(&operations).map_err(corrupt)?;
         let operations = names
             .iter()
-            .map(|n| grant_operation(n).ok_or_else(|| StoreError::Corrupt(format!("grant operation {n:?}"))))
+            .map(|n| {
+                grant_operation(n)
+                    .ok_or_else(|| StoreError::Corrupt(format!("grant operation {n:?}")))
+            })
             .collect::<Result<_, _>>()?;
         let constraint = constraint
             .as_deref()

@@ -77,7 +77,10 @@ impl Store {
         let conn = self.conn();
         let sql = format!("SELECT {COLUMNS} FROM import_jobs WHERE state != ?1 AND {condition}");
         let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(params![ImportJobState::Expired.as_str(), value], job_from_row)?;
+        let rows = stmt.query_map(
+            params![ImportJobState::Expired.as_str(), value],
+            job_from_row,
+        )?;
         rows.collect::<Result<Result<Vec<_>, _>, _>>()?
     }
 }

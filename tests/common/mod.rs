@@ -189,6 +189,7 @@ module = "{MODULE}"
 token_label = "{LABEL}"
 user_pin_file = "{pin}"
 session_pool_size = 2
+host_unwrap_fallback = true
 [store]
 path = "{db}"
 "#,

@@ -1,0 +1,484 @@
+//! Bring your own key through the AWS SDK: wrapping done client-side as a user would (RSA-OAEP
+//! SHA-1/SHA-256 and RSA-AES key wrap), for every algorithm and wrapping key size; re-import,
+//! expiry, and every error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
+
+mod common;
+
+use aws_sdk_kms::primitives::{Blob, DateTime};
+use aws_sdk_kms::types::{
+    AlgorithmSpec, ExpirationModelType, KeyState, OriginType, WrappingKeySpec,
+};
+use aws_sdk_kms::Client;
+use common::{error_code, error_message, Daemon};
+use rsa::pkcs8::DecodePublicKey;
+use rsa::rand_core::{OsRng, RngCore};
+use rsa::{Oaep, RsaPublicKey};
+
+const DAY: i64 = 86_400;
+
+/// Wraps `material` the way AWS documents for `algorithm`.
+fn wrap(algorithm: &AlgorithmSpec, public_der: &[u8], material: &[u8]) -> Vec<u8> {
+    let public = RsaPublicKey::from_public_key_der(public_der).expect("SubjectPublicKeyInfo");
+    let oaep = |data: &[u8], sha256: bool| {
+        let padding = if sha256 {
+            Oaep::new::<sha2::Sha256>()
+        } else {
+            Oaep::new::<sha1::Sha1>()
+        };
+        public
+            .encrypt(&mut OsRng, padding, data)
+            .expect("rsa encrypt")
+    };
+    match algorithm {
+        AlgorithmSpec::RsaesOaepSha1 => oaep(material, false),
+        AlgorithmSpec::RsaesOaepSha256 => oaep(material, true),
+        AlgorithmSpec::RsaAesKeyWrapSha1 | AlgorithmSpec::RsaAesKeyWrapSha256 => {
+            let mut ephemeral = [0u8; 32];
+            OsRng.fill_bytes(&mut ephemeral);
+            let sha256 = *algorithm == AlgorithmSpec::RsaAesKeyWrapSha256;
+            let mut out = oaep(&ephemeral, sha256);
+            let kek = aes_kw::KekAes256::new(&ephemeral.into());
+            out.extend(kek.wrap_with_padding_vec(material).expect("kwp"));
+            out
+        }
+        other => panic!("not a wrapping algorithm of this test: {other:?}"),
+    }
+}
+
+fn material() -> Vec<u8> {
+    let mut m = vec![0u8; 32];
+    OsRng.fill_bytes(&mut m);
+    m
+}
+
+struct Params {
+    public: Vec<u8>,
+    token: Blob,
+}
+
+async fn params(client: &Client, key: &str, alg: &AlgorithmSpec, spec: &WrappingKeySpec) -> Params {
+    let out = client
+        .get_parameters_for_import()
+        .key_id(key)
+        .wrapping_algorithm(alg.clone())
+        .wrapping_key_spec(spec.clone())
+        .send()
+        .await
+        .expect("get parameters");
+    assert!(out.parameters_valid_to().is_some());
+    Params {
+        public: out.public_key().expect("public key").as_ref().to_vec(),
+        token: out.import_token().expect("token").clone(),
+    }
+}
+
+async fn import(
+    client: &Client,
+    key: &str,
+    token: &Blob,
+    wrapped: Vec<u8>,
+) -> Result<
+    String,
+    aws_sdk_kms::error::SdkError<
+        aws_sdk_kms::operation::import_key_material::ImportKeyMaterialError,
+    >,
+> {
+    client
+        .import_key_material()
+        .key_id(key)
+        .import_token(token.clone())
+        .encrypted_key_material(Blob::new(wrapped))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .send()
+        .await
+        .map(|out| out.key_material_id().expect("material id").to_owned())
+}
+
+async fn external_key(client: &Client) -> String {
+    let created = client
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .expect("create");
+    created
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_owned()
+}
+
+async fn key_state(client: &Client, key: &str) -> KeyState {
+    let d = client
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .expect("describe");
+    d.key_metadata()
+        .and_then(|m| m.key_state())
+        .expect("state")
+        .clone()
+}
+
+#[tokio::test]
+async fn every_algorithm_and_wrapping_key_size_imports_and_reimports() {
+    let daemon = Daemon::start();
+    let client = daemon.client();
+    let algorithms = [
+        AlgorithmSpec::RsaesOaepSha1,
+        AlgorithmSpec::RsaesOaepSha256,
+        AlgorithmSpec::RsaAesKeyWrapSha1,
+        AlgorithmSpec::RsaAesKeyWrapSha256,
+    ];
+    let specs = [
+        WrappingKeySpec::Rsa2048,
+        WrappingKeySpec::Rsa3072,
+        WrappingKeySpec::Rsa4096,
+    ];
+    for alg in &algorithms {
+        for spec in &specs {
+            let case = format!("{alg:?} / {spec:?}");
+            let key = external_key(&client).await;
+            let bytes = material();
+            let p = params(&client, &key, alg, spec).await;
+            let material_id = import(&client, &key, &p.token, wrap(alg, &p.public, &bytes))
+                .await
+                .unwrap_or_else(|e| panic!("{case}: import: {e:?}"));
+            assert_eq!(key_state(&client, &key).await, KeyState::Enabled, "{case}");
+            let blob = client
+                .encrypt()
+                .key_id(&key)
+                .plaintext(Blob::new(case.clone()))
+                .send()
+                .await
+                .expect("encrypt")
+                .ciphertext_blob
+                .expect("blob");
+
+            client
+                .delete_imported_key_material()
+                .key_id(&key)
+                .send()
+                .await
+                .expect("delete");
+            assert_eq!(
+                key_state(&client, &key).await,
+                KeyState::PendingImport,
+                "{case}"
+            );
+            let refused = client
+                .decrypt()
+                .ciphertext_blob(blob.clone())
+                .send()
+                .await
+                .unwrap_err();
+            assert_eq!(error_code(&refused), "KMSInvalidStateException", "{case}");
+
+            let other = import(&client, &key, &p.token, wrap(alg, &p.public, &material()))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                error_code(&other),
+                "IncorrectKeyMaterialException",
+                "{case}"
+            );
+            let again = import(&client, &key, &p.token, wrap(alg, &p.public, &bytes))
+                .await
+                .unwrap_or_else(|e| panic!("{case}: re-import: {e:?}"));
+            assert_eq!(again, material_id, "{case}: the same material keeps its id");
+            let out = client
+                .decrypt()
+                .ciphertext_blob(blob)
+                .send()
+                .await
+                .expect("decrypt after re-import");
+            assert_eq!(
+                out.plaintext().map(|p| p.as_ref()),
+                Some(case.as_bytes()),
+                "{case}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn imported_material_expires_into_pending_import() {
+    let daemon = Daemon::start_with_dev_clock();
+    let client = daemon.client();
+    let key = external_key(&client).await;
+    let alg = AlgorithmSpec::RsaesOaepSha1;
+    let p = params(&client, &key, &alg, &WrappingKeySpec::Rsa2048).await;
+    let valid_to = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64
+        + 2 * DAY;
+    client
+        .import_key_material()
+        .key_id(&key)
+        .import_token(p.token.clone())
+        .encrypted_key_material(Blob::new(wrap(&alg, &p.public, &material())))
+        .expiration_model(ExpirationModelType::KeyMaterialExpires)
+        .valid_to(DateTime::from_secs(valid_to))
+        .send()
+        .await
+        .expect("import with expiry");
+    let described = client
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("describe");
+    let meta = described.key_metadata().expect("metadata");
+    assert_eq!(
+        meta.expiration_model(),
+        Some(&ExpirationModelType::KeyMaterialExpires)
+    );
+    assert_eq!(meta.valid_to().map(|t| t.secs()), Some(valid_to));
+    daemon.advance_clock(2 * DAY + 1);
+    assert_eq!(key_state(&client, &key).await, KeyState::PendingImport);
+}
+
+#[tokio::test]
+async fn import_errors() {
+    let daemon = Daemon::start_with_dev_clock();
+    let client = daemon.client();
+    let alg = AlgorithmSpec::RsaesOaepSha1;
+    let spec = WrappingKeySpec::Rsa2048;
+    let (key, other_key) = (external_key(&client).await, external_key(&client).await);
+    let arn = daemon.key_arn(&key);
+    let p = params(&client, &key, &alg, &spec).await;
+    let invalid_token = "InvalidImportTokenException";
+
+    let garbage = import(
+        &client,
+        &key,
+        &Blob::new(vec![1u8; 75]),
+        wrap(&alg, &p.public, &material()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error_code(&garbage), invalid_token);
+    let others = params(&client, &other_key, &alg, &spec).await;
+    let moved = import(
+        &client,
+        &key,
+        &others.token,
+        wrap(&alg, &others.public, &material()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        error_code(&moved),
+        invalid_token,
+        "a token is bound to its key"
+    );
+    let newer = params(&client, &key, &alg, &spec).await;
+    let superseded = import(&client, &key, &p.token, wrap(&alg, &p.public, &material()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error_code(&superseded),
+        invalid_token,
+        "newer parameters supersede older ones"
+    );
+    let not_wrapped = import(&client, &key, &newer.token, vec![7u8; 256])
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&not_wrapped), "InvalidCiphertextException");
+
+    let no_valid_to = client
+        .import_key_material()
+        .key_id(&key)
+        .import_token(newer.token.clone())
+        .encrypted_key_material(Blob::new(wrap(&alg, &newer.public, &material())))
+        .expiration_model(ExpirationModelType::KeyMaterialExpires)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&no_valid_to), "ValidationException");
+    assert_eq!(
+        error_message(&no_valid_to),
+        "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES"
+    );
+    let past = client
+        .import_key_material()
+        .key_id(&key)
+        .import_token(newer.token.clone())
+        .encrypted_key_material(Blob::new(wrap(&alg, &newer.public, &material())))
+        .expiration_model(ExpirationModelType::KeyMaterialExpires)
+        .valid_to(DateTime::from_secs(1))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&past), "ValidationException");
+    let pair = client
+        .get_parameters_for_import()
+        .key_id(&key)
+        .wrapping_algorithm(AlgorithmSpec::Sm2Pke)
+        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&pair), "ValidationException");
+    let missing = client
+        .get_parameters_for_import()
+        .key_id("1234abcd-12ab-34cd-56ef-1234567890ab")
+        .wrapping_algorithm(alg.clone())
+        .wrapping_key_spec(spec.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(error_code(&missing), "NotFoundException");
+
+    let generated = client.create_key().send().await.expect("create");
+    let generated = generated
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_owned();
+    let not_external = format!(
+        "{} origin is AWS_KMS which is not valid for this operation.",
+        daemon.key_arn(&generated)
+    );
+    let e = client
+        .get_parameters_for_import()
+        .key_id(&generated)
+        .wrapping_algorithm(alg.clone())
+        .wrapping_key_spec(spec.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error_code(&e), error_message(&e)),
+        ("UnsupportedOperationException".into(), not_external.clone())
+    );
+    let e = import(
+        &client,
+        &generated,
+        &newer.token,
+        wrap(&alg, &newer.public, &material()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (error_code(&e), error_message(&e)),
+        ("UnsupportedOperationException".into(), not_external.clone())
+    );
+    let e = client
+        .delete_imported_key_material()
+        .key_id(&generated)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error_code(&e), error_message(&e)),
+        ("UnsupportedOperationException".into(), not_external)
+    );
+
+    // Parameters expire after 24 hours; their wrapping key is destroyed.
+    daemon.advance_clock(DAY + 1);
+    let expired = import(
+        &client,
+        &key,
+        &newer.token,
+        wrap(&alg, &newer.public, &material()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error_code(&expired), "ExpiredImportTokenException");
+
+    client
+        .schedule_key_deletion()
+        .key_id(&key)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("schedule");
+    let pending = client
+        .get_parameters_for_import()
+        .key_id(&key)
+        .wrapping_algorithm(alg.clone())
+        .wrapping_key_spec(spec.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (error_code(&pending), error_message(&pending)),
+        (
+            "KMSInvalidStateException".into(),
+            format!("{arn} is pending deletion.")
+        )
+    );
+}
+
+#[tokio::test]
+async fn new_key_material_waits_for_an_on_demand_rotation() {
+    let daemon = Daemon::start();
+    let client = daemon.client();
+    let key = external_key(&client).await;
+    let alg = AlgorithmSpec::RsaAesKeyWrapSha256;
+    let p = params(&client, &key, &alg, &WrappingKeySpec::Rsa2048).await;
+    let first = import(&client, &key, &p.token, wrap(&alg, &p.public, &material()))
+        .await
+        .expect("first");
+    let old = client
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("old"))
+        .send()
+        .await
+        .expect("encrypt");
+    let second = client
+        .import_key_material()
+        .key_id(&key)
+        .import_token(p.token.clone())
+        .encrypted_key_material(Blob::new(wrap(&alg, &p.public, &material())))
+        .import_type(aws_sdk_kms::types::ImportType::NewKeyMaterial)
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .send()
+        .await
+        .expect("new material")
+        .key_material_id
+        .expect("id");
+    assert_ne!(first, second);
+    let described = client
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        described
+            .key_metadata()
+            .and_then(|m| m.current_key_material_id()),
+        Some(first.as_str())
+    );
+    client
+        .rotate_key_on_demand()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("rotate");
+    let described = client
+        .describe_key()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("describe");
+    assert_eq!(
+        described
+            .key_metadata()
+            .and_then(|m| m.current_key_material_id()),
+        Some(second.as_str())
+    );
+    let out = client
+        .decrypt()
+        .ciphertext_blob(old.ciphertext_blob.expect("blob"))
+        .send()
+        .await
+        .expect("old decrypts");
+    assert_eq!(out.key_material_id(), Some(first.as_str()));
+}
