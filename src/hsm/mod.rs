@@ -100,6 +100,12 @@ impl Hsm {
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
         inner.run(&|inner: &Inner, session: &Session| inner.ensure_mac_key(session))?;
         inner.capabilities = inner.run(&|inner: &Inner, session: &Session| inner.probe(session))?;
+        if inner.host_decoding {
+            tracing::warn!(
+                "hsm.host_unwrap_fallback is ON: material wrapped with RSA-OAEP SHA-256 is \
+                 decoded in the daemon when the token cannot, and recorded as host-unwrapped"
+            );
+        }
         Ok(Hsm {
             inner: Arc::new(inner),
         })

@@ -80,7 +80,7 @@ fn check_algorithm(key: &Key, algorithm: EncryptionAlgorithm) -> Result<(), KmsE
 }
 
 /// An operation's `DryRun` flag: stop after every check passed.
-fn dry_run_stop(dry_run: bool) -> Result<(), KmsError> {
+pub(super) fn dry_run_stop(dry_run: bool) -> Result<(), KmsError> {
     if dry_run {
         return Err(KmsError::new(
             ErrorKind::DryRunOperation,

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::model::{Key, KeyUsage, Millis};
 use super::paging::{page, Page};
 use super::rules::Op;
+use super::crypto::dry_run_stop;
 use super::{ErrorKind, Kms, KmsError};
 
 /// Every `GrantOperation` of the AWS model, in the model's order. A grant lists its
@@ -342,7 +343,7 @@ fn canonical(operations: &[&'static str]) -> Vec<&'static str> {
 /// The operations must suit the key, and a constraint must fit AWS's limits.
 fn check_terms(key: &Key, terms: &GrantTerms) -> Result<(), KmsError> {
     let supported = supported_operations(key.usage);
-    if let Some(op) = terms.operations.iter().find(|op| !supported.contains(op)) {
+    if let Some(op) = terms.operations.iter().find(|op| !supported(op)) {
         return Err(KmsError::new(
             ErrorKind::Validation,
             format!(
@@ -366,34 +367,20 @@ fn check_terms(key: &Key, terms: &GrantTerms) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// The grant operations a key of `usage` supports (the AWS "grant operations" table).
-fn supported_operations(usage: KeyUsage) -> &'static [&'static str] {
-    match usage {
-        KeyUsage::EncryptDecrypt => &[
-            "Decrypt",
-            "Encrypt",
-            "GenerateDataKey",
-            "GenerateDataKeyWithoutPlaintext",
-            "ReEncryptFrom",
-            "ReEncryptTo",
-            "CreateGrant",
-            "RetireGrant",
-            "DescribeKey",
-            "GenerateDataKeyPair",
-            "GenerateDataKeyPairWithoutPlaintext",
-        ],
+/// The grant operations a key of `usage` supports (the AWS "grant operations" table):
+/// every operation but those of asymmetric, HMAC and key-agreement keys.
+fn supported_operations(usage: KeyUsage) -> impl Fn(&str) -> bool {
+    const NOT_FOR_ENCRYPTION_KEYS: &[&str] = &[
+        "Sign",
+        "Verify",
+        "GetPublicKey",
+        "GenerateMac",
+        "VerifyMac",
+        "DeriveSharedSecret",
+    ];
+    move |op| match usage {
+        KeyUsage::EncryptDecrypt => !NOT_FOR_ENCRYPTION_KEYS.contains(&op),
     }
-}
-
-/// An operation's `DryRun` flag: stop after every check passed.
-fn dry_run_stop(dry_run: bool) -> Result<(), KmsError> {
-    if dry_run {
-        return Err(KmsError::new(
-            ErrorKind::DryRunOperation,
-            "The request would have succeeded, but the DryRun option is set.",
-        ));
-    }
-    Ok(())
 }
 
 /// 64 lowercase hex characters from the OS RNG (244 random bits: two v4 UUIDs).

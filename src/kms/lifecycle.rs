@@ -4,7 +4,7 @@
 use std::sync::{Arc, PoisonError};
 
 use super::clock::days;
-use super::model::{Key, MaterialState};
+use super::model::{Key, MaterialState, Origin};
 use super::rules::{KeyState, Op};
 use super::{Kms, KmsError, Millis};
 
@@ -51,11 +51,21 @@ impl Kms {
         Ok(key)
     }
 
-    /// CancelKeyDeletion: the key comes back Disabled, as in AWS KMS.
+    /// CancelKeyDeletion: the key comes back Disabled, as in AWS KMS; an EXTERNAL key whose
+    /// material was deleted or expired meanwhile has nothing to enable and waits in
+    /// PendingImport.
     pub async fn cancel_key_deletion(&self, key_id: &str) -> Result<Arc<Key>, KmsError> {
         let key = self
             .update_key(key_id, Op::CancelKeyDeletion, |key| {
-                key.state = KeyState::Disabled;
+                let usable = key
+                    .current_material
+                    .and_then(|id| key.material(id))
+                    .is_some_and(|m| m.state == MaterialState::Enabled);
+                key.state = if usable || key.origin != Origin::External {
+                    KeyState::Disabled
+                } else {
+                    KeyState::PendingImport
+                };
                 key.deletion_date = None;
                 key.pending_window_days = None;
                 Ok(())
