@@ -5,53 +5,16 @@
 
 mod common;
 
-use std::fmt::Debug;
-
-use aws_sdk_kms::config::http::HttpResponse;
-use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::AliasListEntry;
 use aws_sdk_kms::Client;
-use common::{error_code, error_message, Daemon, ACCOUNT, REGION};
-
-const UNKNOWN_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
-const DAY: i64 = 86_400;
+use common::{
+    assert_error, at_least, at_most, describe, disable_key, invalid, missing, new_key,
+    schedule_deletion, try_encrypt, value_at_least, value_at_most, Daemon, ACCOUNT, DAY, REGION,
+    UNKNOWN_ID, VALIDATION,
+};
 
 fn alias_arn(name: &str) -> String {
     format!("arn:aws:kms:{REGION}:{ACCOUNT}:{name}")
-}
-
-/// AWS's ValidationException wording for member `member` holding `value` (`null` or quoted).
-fn invalid(value: &str, member: &str, constraint: &str) -> String {
-    format!(
-        "1 validation error detected: Value {value} at '{member}' failed to satisfy constraint: {constraint}"
-    )
-}
-
-/// Asserts that a call failed with HTTP 400, `code` and `message` (empty: none sent).
-#[track_caller]
-fn assert_error<T: Debug, E: ProvideErrorMetadata + Debug>(
-    result: Result<T, SdkError<E, HttpResponse>>,
-    code: &str,
-    message: &str,
-) {
-    let error = result.expect_err(code);
-    assert_eq!(
-        (error_code(&error).as_str(), error_message(&error).as_str()),
-        (code, message),
-        "{error:?}"
-    );
-    let status = error.raw_response().map(|r| r.status().as_u16());
-    assert_eq!(status, Some(400), "{code}");
-}
-
-async fn new_key(client: &Client) -> String {
-    let created = client.create_key().send().await.expect("create key");
-    created
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned()
 }
 
 async fn create_alias(client: &Client, name: &str, key: &str) {
@@ -64,18 +27,9 @@ async fn create_alias(client: &Client, name: &str, key: &str) {
         .unwrap_or_else(|e| panic!("create {name}: {e:?}"));
 }
 
+/// The id of the key `key_id` (an alias, an id or an ARN) names.
 async fn target_of(client: &Client, key_id: &str) -> String {
-    let described = client
-        .describe_key()
-        .key_id(key_id)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("describe {key_id}: {e:?}"));
-    described
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned()
+    describe(client, key_id).await.key_id().to_owned()
 }
 
 /// Every alias, one ListAliases call per page of `limit` (optionally of one key), with the
@@ -114,16 +68,6 @@ fn entry<'a>(entries: &'a [AliasListEntry], name: &str) -> &'a AliasListEntry {
         .iter()
         .find(|e| e.alias_name() == Some(name))
         .unwrap_or_else(|| panic!("{name} not listed"))
-}
-
-async fn schedule_deletion(client: &Client, key: &str) {
-    client
-        .schedule_key_deletion()
-        .key_id(key)
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .expect("schedule deletion");
 }
 
 #[tokio::test]
@@ -206,11 +150,7 @@ async fn an_alias_works_wherever_a_key_id_does() {
     let arn = daemon.key_arn(&key);
     for name in ["alias/orders".to_owned(), alias_arn("alias/orders")] {
         assert_eq!(target_of(&client, &name).await, key);
-        let encrypted = client
-            .encrypt()
-            .key_id(&name)
-            .plaintext(Blob::new("by alias"))
-            .send()
+        let encrypted = try_encrypt(&client, &name, "by alias")
             .await
             .expect("encrypt by alias");
         assert_eq!(encrypted.key_id(), Some(arn.as_str()));
@@ -254,47 +194,38 @@ async fn every_alias_rule_with_awss_error() {
             .send()
     };
     let delete = |name: &str| client.delete_alias().alias_name(name).send();
-    const VALIDATION: &str = "ValidationException";
 
     // The model's constraints on the members, before anything is looked up.
     assert_error(
         client.create_alias().target_key_id(&key).send().await,
         VALIDATION,
-        &invalid("null", "aliasName", "Member must not be null"),
+        &missing("aliasName"),
     );
     assert_error(
         client.create_alias().alias_name("alias/x").send().await,
         VALIDATION,
-        &invalid("null", "targetKeyId", "Member must not be null"),
+        &missing("targetKeyId"),
     );
     assert_error(
         client.delete_alias().send().await,
         VALIDATION,
-        &invalid("null", "aliasName", "Member must not be null"),
+        &missing("aliasName"),
     );
     assert_error(
         create("", &key).await,
         VALIDATION,
-        &invalid(
-            "''",
-            "aliasName",
-            "Member must have length greater than or equal to 1",
-        ),
+        &invalid("Value ''", "aliasName", &at_least(1)),
     );
     let long = format!("alias/{}", "a".repeat(251));
     assert_error(
         create(&long, &key).await,
         VALIDATION,
-        &invalid(
-            &format!("'{long}'"),
-            "aliasName",
-            "Member must have length less than or equal to 256",
-        ),
+        &invalid(&format!("Value '{long}'"), "aliasName", &at_most(256)),
     );
     create(&long[..256], &key).await.expect("256 characters");
     let pattern = "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$";
     for bad in ["alias/my alias!", "alias/é", "alias/a.b"] {
-        let expected = invalid(&format!("'{bad}'"), "aliasName", pattern);
+        let expected = invalid(&format!("Value '{bad}'"), "aliasName", pattern);
         assert_error(create(bad, UNKNOWN_ID).await, VALIDATION, &expected);
         assert_error(update(bad, &key).await, VALIDATION, &expected);
         assert_error(delete(bad).await, VALIDATION, &expected);
@@ -389,12 +320,7 @@ async fn every_alias_rule_with_awss_error() {
     delete("alias/doomed-2")
         .await
         .expect("alias of a key pending deletion");
-    client
-        .disable_key()
-        .key_id(&other)
-        .send()
-        .await
-        .expect("disable");
+    disable_key(&client, &other).await;
     create("alias/disabled", &other)
         .await
         .expect("disabled keys take aliases");
@@ -414,20 +340,12 @@ async fn every_alias_rule_with_awss_error() {
     assert_error(
         list(None, Some(0), None).await,
         VALIDATION,
-        &invalid(
-            "'0'",
-            "limit",
-            "Member must have value greater than or equal to 1",
-        ),
+        &invalid("Value '0'", "limit", &value_at_least(1)),
     );
     assert_error(
         list(None, Some(1001), None).await,
         VALIDATION,
-        &invalid(
-            "'1001'",
-            "limit",
-            "Member must have value less than or equal to 1000",
-        ),
+        &invalid("Value '1001'", "limit", &value_at_most(1000)),
     );
     assert_error(
         list(None, None, Some("bogus")).await,

@@ -7,35 +7,15 @@
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use common::{Daemon, USER_PIN};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use common::{contains, open_token, sidecar_bytes, Daemon};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, KeyType, ObjectClass};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
+use cryptoki::session::Session;
 use uuid::Uuid;
-
-fn open_token(daemon: &Daemon) -> (Pkcs11, Session) {
-    // SAFETY of the env change: this is the only test in this binary, before any thread.
-    std::env::set_var("SOFTHSM2_CONF", daemon.softhsm_conf());
-    let ctx = Pkcs11::new("/usr/lib/softhsm/libsofthsm2.so").expect("load module");
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .expect("initialize");
-    let slot = ctx.get_slots_with_token().expect("slots")[0];
-    let session = ctx.open_rw_session(slot).expect("session");
-    session
-        .login(UserType::User, Some(&AuthPin::from(USER_PIN)))
-        .expect("login");
-    (ctx, session)
-}
 
 fn objects_with_id(session: &Session, id: Uuid) -> usize {
     let template = [Attribute::Id(id.as_bytes().to_vec())];
     session.find_objects(&template).expect("find").len()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[tokio::test]
@@ -63,6 +43,7 @@ async fn key_custody_and_crash_recovery() {
         .await
         .expect("encrypt");
 
+    // `open_token` sets SOFTHSM2_CONF: sound here, as this binary holds this one test.
     let (_ctx, session) = open_token(&daemon);
 
     // The key object is a sensitive, never-extractable AES-256 token object.
@@ -112,9 +93,7 @@ async fn key_custody_and_crash_recovery() {
 
     // Nothing secret is in the sidecar or its write-ahead log.
     daemon.kill();
-    let mut sidecar = std::fs::read(daemon.db_path()).expect("db");
-    sidecar
-        .extend(std::fs::read(daemon.db_path().with_extension("sqlite3-wal")).unwrap_or_default());
+    let sidecar = sidecar_bytes(&daemon);
     assert!(
         !contains(&sidecar, &data_key),
         "data key plaintext found in the sidecar"

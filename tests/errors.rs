@@ -11,18 +11,18 @@ use std::fmt::Debug;
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyUsageType, Tag};
+use aws_sdk_kms::types::{DataKeySpec, EncryptionAlgorithmSpec, KeySpec, KeyUsageType};
 use aws_sdk_kms::types::{OriginType, RecipientInfo};
 use aws_sdk_kms::Client;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::json;
 
-use common::{error_code, error_message, Daemon, ACCOUNT, REGION};
+use common::{
+    at_least, at_most, context, invalid, new_key, not_null, tag, value_at_least, value_at_most,
+    Daemon, ACCOUNT, REGION, UNKNOWN_ID, VALIDATION,
+};
 
-/// A well-formed key id that no daemon has issued.
-const UNKNOWN_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
-const VALIDATION: &str = "ValidationException";
 const INVALID_CIPHERTEXT: &str = "InvalidCiphertextException";
 const INCORRECT_KEY: &str = "IncorrectKeyException";
 const INCORRECT_KEY_MESSAGE: &str =
@@ -31,52 +31,16 @@ const UNSUPPORTED: &str = "UnsupportedOperationException";
 const SERIALIZATION: &str = "SerializationException";
 const TARGET: &str = "TrentService.";
 
-/// AWS's ValidationException wording. `value` is `Value`, `Value null` or `Value '<v>'`.
-fn invalid(value: &str, member: &str, constraint: &str) -> String {
-    format!(
-        "1 validation error detected: {value} at '{member}' failed to satisfy constraint: {constraint}"
-    )
-}
-
-fn at_most(max: usize) -> String {
-    format!("Member must have length less than or equal to {max}")
-}
-
-fn at_least(min: usize) -> String {
-    format!("Member must have length greater than or equal to {min}")
-}
-
-fn value_at_least(min: i64) -> String {
-    format!("Member must have value greater than or equal to {min}")
-}
-
-fn value_at_most(max: i64) -> String {
-    format!("Member must have value less than or equal to {max}")
-}
-
-fn not_null() -> String {
-    "Member must not be null".to_owned()
-}
-
-/// Asserts that an SDK call failed with `code` and `message` (empty: no message sent),
-/// with HTTP 400 (AWS's status for every client error here), a request id and a matching `x-amzn-ErrorType` header.
+/// [`common::assert_error`] (`code`, `message`, HTTP 400: AWS's status for every client error
+/// here), and also a request id and a matching `x-amzn-ErrorType` header.
 #[track_caller]
 fn assert_error<T: Debug, E: ProvideErrorMetadata + Debug>(
     result: Result<T, SdkError<E, HttpResponse>>,
     code: &str,
     message: &str,
 ) {
-    let error = match result {
-        Ok(output) => panic!("expected {code} ({message}), got success: {output:?}"),
-        Err(e) => e,
-    };
-    assert_eq!(error_code(&error), code, "{error:?}");
-    assert_eq!(error_message(&error), message, "message of {code}");
-    let response = error
-        .raw_response()
-        .unwrap_or_else(|| panic!("{code}: no HTTP response: {error:?}"));
-    assert_eq!(response.status().as_u16(), 400, "{code}: HTTP status");
-    let headers = response.headers();
+    let error = common::assert_error(result, code, message);
+    let headers = error.raw_response().expect("HTTP response").headers();
     assert!(
         headers
             .get("x-amzn-requestid")
@@ -134,22 +98,6 @@ fn assert_raw(d: &Daemon, operation: &str, body: &str, code: &str, message: Opti
     );
 }
 
-async fn create_key(client: &Client) -> String {
-    let created = client.create_key().send().await.expect("CreateKey");
-    created
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned()
-}
-
-fn context(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 /// A ciphertext blob of `plaintext` under `key_id` and `ctx`.
 async fn encrypt(
     client: &Client,
@@ -175,7 +123,7 @@ async fn encrypt(
 async fn encrypt_errors() {
     let d = Daemon::start();
     let client = d.client();
-    let key = create_key(&client).await;
+    let key = new_key(&client).await;
     let encrypt = |key_id: &str, plaintext: Vec<u8>| {
         client
             .encrypt()
@@ -273,7 +221,7 @@ async fn encrypt_errors() {
 async fn decrypt_errors() {
     let d = Daemon::start();
     let client = d.client();
-    let (key_a, key_b) = (create_key(&client).await, create_key(&client).await);
+    let (key_a, key_b) = (new_key(&client).await, new_key(&client).await);
     let ctx = context(&[("purpose", "test")]);
     let blob = encrypt(&client, &key_a, b"secret", &ctx).await;
     let decrypt = |blob: &[u8], ctx: &HashMap<String, String>| {
@@ -386,7 +334,7 @@ async fn decrypt_errors() {
 async fn re_encrypt_errors() {
     let d = Daemon::start();
     let client = d.client();
-    let (key_a, key_b) = (create_key(&client).await, create_key(&client).await);
+    let (key_a, key_b) = (new_key(&client).await, new_key(&client).await);
     let ctx = context(&[("purpose", "test")]);
     let blob = encrypt(&client, &key_a, b"secret", &ctx).await;
     let re_encrypt = || {
@@ -438,7 +386,7 @@ async fn re_encrypt_errors() {
 async fn generate_data_key_errors() {
     let d = Daemon::start();
     let client = d.client();
-    let key = create_key(&client).await;
+    let key = new_key(&client).await;
     let either = "Please specify either number of bytes or key spec.".to_owned();
     let cases: [(Option<i32>, Option<&str>, String); 6] = [
         (None, None, either.clone()),
@@ -582,17 +530,10 @@ async fn create_key_errors() {
     );
 
     // Tags.
-    let tag = |key: &str| {
-        Tag::builder()
-            .tag_key(key)
-            .tag_value("v")
-            .build()
-            .expect("tag")
-    };
     let with_tags = |keys: Vec<String>| {
         client
             .create_key()
-            .set_tags(Some(keys.iter().map(|k| tag(k)).collect()))
+            .set_tags(Some(keys.iter().map(|k| tag(k, "v")).collect()))
     };
     let reserved = "Tags beginning with aws: are reserved";
     for keys in [vec!["aws:x"], vec!["AWS:x"], vec!["ok", "Aws:owner"]] {
@@ -631,7 +572,7 @@ async fn create_key_errors() {
 async fn list_keys_errors() {
     let d = Daemon::start();
     let client = d.client();
-    create_key(&client).await;
+    new_key(&client).await;
     assert_error(
         client.list_keys().limit(0).send().await,
         VALIDATION,

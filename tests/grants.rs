@@ -5,62 +5,27 @@
 
 mod common;
 
-use std::collections::{BTreeSet, HashMap};
-use std::fmt::Debug;
+use std::collections::BTreeSet;
 
-use aws_sdk_kms::config::http::HttpResponse;
-use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::create_grant::builders::CreateGrantFluentBuilder;
 use aws_sdk_kms::types::{GrantConstraints, GrantListEntry, GrantOperation};
 use aws_sdk_kms::Client;
 use serde_json::json;
 
-use common::{error_code, error_message, Daemon, ACCOUNT};
+use common::{
+    assert_error, at_most, context, disable_key, invalid, missing, new_key, now_seconds,
+    schedule_deletion, value_at_least, value_at_most, Daemon, ACCOUNT, DAY, UNKNOWN_ID, VALIDATION,
+};
 
 const ALICE: &str = "arn:aws:iam::111122223333:role/alice";
 const BOB: &str = "arn:aws:iam::111122223333:role/bob";
 const RETIRER: &str = "arn:aws:iam::111122223333:user/retirer";
-const VALIDATION: &str = "ValidationException";
 const INVALID_GRANT_ID: &str = "InvalidGrantIdException";
 const INVALID_GRANT_TOKEN: &str = "InvalidGrantTokenException";
 const BAD_TOKEN_MESSAGE: &str = "The grant token is not valid.";
 const DRY_RUN_MESSAGE: &str = "The request would have succeeded, but the DryRun option is set.";
-const DAY: i64 = 86_400;
 /// Well-formed, never issued.
 const UNKNOWN_GRANT: &str = "0123456789012345678901234567890123456789012345678901234567890123";
-
-fn not_null(member: &str) -> String {
-    format!("1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null")
-}
-
-/// Asserts that an SDK call failed with `code` and `message`, HTTP 400.
-#[track_caller]
-fn assert_error<T: Debug, E: ProvideErrorMetadata + Debug>(
-    result: Result<T, SdkError<E, HttpResponse>>,
-    code: &str,
-    message: &str,
-) {
-    let error = match result {
-        Ok(output) => panic!("expected {code} ({message}), got success: {output:?}"),
-        Err(e) => e,
-    };
-    assert_eq!(
-        (error_code(&error).as_str(), error_message(&error).as_str()),
-        (code, message),
-        "{error:?}"
-    );
-    let status = error.raw_response().map(|r| r.status().as_u16());
-    assert_eq!(status, Some(400), "{code}: HTTP status");
-}
-
-async fn new_key(client: &Client) -> String {
-    let created = client.create_key().send().await.expect("CreateKey");
-    created
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned()
-}
 
 /// A CreateGrant for `grantee` on `key` allowing Encrypt.
 fn grant_on(client: &Client, key: &str, grantee: &str) -> CreateGrantFluentBuilder {
@@ -78,6 +43,15 @@ async fn created(request: CreateGrantFluentBuilder) -> (String, String) {
         out.grant_id().expect("GrantId").to_owned(),
         out.grant_token().expect("GrantToken").to_owned(),
     )
+}
+
+/// Asserts that RetireGrant refuses `token` as not valid (retired, or never issued).
+async fn assert_token_refused(client: &Client, token: &str) {
+    assert_error(
+        client.retire_grant().grant_token(token).send().await,
+        INVALID_GRANT_TOKEN,
+        BAD_TOKEN_MESSAGE,
+    );
 }
 
 /// Every grant on `key`, following the markers.
@@ -105,20 +79,6 @@ fn ids(grants: &[GrantListEntry]) -> Vec<String> {
         .iter()
         .map(|g| g.grant_id().expect("GrantId").to_owned())
         .collect()
-}
-
-fn context(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
-fn now_seconds() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock");
-    i64::try_from(since.as_secs()).expect("seconds")
 }
 
 #[tokio::test]
@@ -279,11 +239,7 @@ async fn a_named_request_returns_the_existing_grant() {
         .send()
         .await
         .expect("retire with the second token");
-    assert_error(
-        client.retire_grant().grant_token(&first_token).send().await,
-        INVALID_GRANT_TOKEN,
-        BAD_TOKEN_MESSAGE,
-    );
+    assert_token_refused(&client, &first_token).await;
     assert!(!ids(&all_grants(&client, &key).await).contains(&first));
 }
 
@@ -379,14 +335,11 @@ async fn list_grants_pages_and_filters() {
         "InvalidMarkerException",
         "Invalid marker: use the NextMarker of the previous response.",
     );
-    for (limit, constraint) in [
-        (0, "greater than or equal to 1"),
-        (1001, "less than or equal to 1000"),
-    ] {
+    for (limit, constraint) in [(0, value_at_least(1)), (1001, value_at_most(1000))] {
         assert_error(
             client.list_grants().key_id(&key).limit(limit).send().await,
             VALIDATION,
-            &format!("1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value {constraint}"),
+            &invalid(&format!("Value '{limit}'"), "limit", &constraint),
         );
     }
 }
@@ -477,7 +430,7 @@ async fn create_grant_errors() {
             .send()
             .await,
         VALIDATION,
-        &not_null("keyId"),
+        &missing("keyId"),
     );
     assert_error(
         client
@@ -487,7 +440,7 @@ async fn create_grant_errors() {
             .send()
             .await,
         VALIDATION,
-        &not_null("granteePrincipal"),
+        &missing("granteePrincipal"),
     );
     assert_error(
         client
@@ -497,7 +450,7 @@ async fn create_grant_errors() {
             .send()
             .await,
         VALIDATION,
-        &not_null("operations"),
+        &missing("operations"),
     );
     assert_error(
         client
@@ -568,7 +521,11 @@ async fn create_grant_errors() {
             .send()
             .await,
         VALIDATION,
-        &format!("1 validation error detected: Value '{}' at 'retiringPrincipal' failed to satisfy constraint: Member must have length less than or equal to 256", "x".repeat(257)),
+        &invalid(
+            &format!("Value '{}'", "x".repeat(257)),
+            "retiringPrincipal",
+            &at_most(256),
+        ),
     );
     assert_error(
         grant_on(&client, &key, ALICE)
@@ -576,7 +533,7 @@ async fn create_grant_errors() {
             .send()
             .await,
         VALIDATION,
-        "1 validation error detected: Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to 10",
+        &invalid("Value", "grantTokens", &at_most(10)),
     );
     assert_error(
         grant_on(&client, &key, ALICE)
@@ -591,11 +548,10 @@ async fn create_grant_errors() {
         "InvalidArnException",
         "Key Aliases are not supported for this operation.",
     );
-    let unknown = "1234abcd-12ab-34cd-56ef-1234567890ab";
     assert_error(
-        grant_on(&client, unknown, ALICE).send().await,
+        grant_on(&client, UNKNOWN_ID, ALICE).send().await,
         "NotFoundException",
-        &format!("Key '{}' does not exist", d.key_arn(unknown)),
+        &format!("Key '{}' does not exist", d.key_arn(UNKNOWN_ID)),
     );
     assert_error(
         grant_on(&client, &key, ALICE).dry_run(true).send().await,
@@ -621,7 +577,7 @@ async fn retire_revoke_and_list_errors() {
     assert_error(
         client.list_grants().send().await,
         VALIDATION,
-        &not_null("keyId"),
+        &missing("keyId"),
     );
     assert_error(
         client
@@ -636,18 +592,18 @@ async fn retire_revoke_and_list_errors() {
     assert_error(
         client.list_retirable_grants().send().await,
         VALIDATION,
-        &not_null("retiringPrincipal"),
+        &missing("retiringPrincipal"),
     );
 
     assert_error(
         client.revoke_grant().grant_id(&grant).send().await,
         VALIDATION,
-        &not_null("keyId"),
+        &missing("keyId"),
     );
     assert_error(
         client.revoke_grant().key_id(&key).send().await,
         VALIDATION,
-        &not_null("grantId"),
+        &missing("grantId"),
     );
     assert_error(
         client
@@ -713,11 +669,7 @@ async fn retire_revoke_and_list_errors() {
         tampered.as_str(),
         "AQpAM2RhZTk1MGMyNTk2ZmZmMzEyYWVhOWViN2I1MWM4",
     ] {
-        assert_error(
-            client.retire_grant().grant_token(bad).send().await,
-            INVALID_GRANT_TOKEN,
-            BAD_TOKEN_MESSAGE,
-        );
+        assert_token_refused(&client, bad).await;
     }
     assert_error(
         client
@@ -777,11 +729,7 @@ async fn retire_revoke_and_list_errors() {
         .send()
         .await
         .expect("RetireGrant");
-    assert_error(
-        client.retire_grant().grant_token(&token).send().await,
-        INVALID_GRANT_TOKEN,
-        BAD_TOKEN_MESSAGE,
-    );
+    assert_token_refused(&client, &token).await;
     assert_error(
         client
             .revoke_grant()
@@ -801,19 +749,8 @@ async fn key_states_apply_to_grants() {
     let (disabled, doomed) = (new_key(&client).await, new_key(&client).await);
     let (on_disabled, _) = created(grant_on(&client, &disabled, ALICE)).await;
     let (on_doomed, doomed_token) = created(grant_on(&client, &doomed, ALICE)).await;
-    client
-        .disable_key()
-        .key_id(&disabled)
-        .send()
-        .await
-        .expect("DisableKey");
-    client
-        .schedule_key_deletion()
-        .key_id(&doomed)
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .expect("ScheduleKeyDeletion");
+    disable_key(&client, &disabled).await;
+    schedule_deletion(&client, &doomed).await;
 
     assert_error(
         grant_on(&client, &disabled, BOB).send().await,
@@ -890,13 +827,7 @@ async fn a_deleted_keys_grants_are_gone() {
     let (doomed, kept) = (new_key(&client).await, new_key(&client).await);
     let (_, token) = created(grant_on(&client, &doomed, ALICE).retiring_principal(RETIRER)).await;
     let (survivor, _) = created(grant_on(&client, &kept, ALICE).retiring_principal(RETIRER)).await;
-    client
-        .schedule_key_deletion()
-        .key_id(&doomed)
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .expect("ScheduleKeyDeletion");
+    schedule_deletion(&client, &doomed).await;
     d.advance_clock(7 * DAY + 1);
 
     let retirable = client
@@ -906,9 +837,5 @@ async fn a_deleted_keys_grants_are_gone() {
         .await
         .expect("ListRetirableGrants");
     assert_eq!(ids(retirable.grants()), vec![survivor]);
-    assert_error(
-        client.retire_grant().grant_token(&token).send().await,
-        INVALID_GRANT_TOKEN,
-        BAD_TOKEN_MESSAGE,
-    );
+    assert_token_refused(&client, &token).await;
 }

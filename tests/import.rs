@@ -6,16 +6,15 @@
 mod common;
 
 use aws_sdk_kms::primitives::{Blob, DateTime};
-use aws_sdk_kms::types::{
-    AlgorithmSpec, ExpirationModelType, KeyState, OriginType, WrappingKeySpec,
-};
+use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, KeyState, WrappingKeySpec};
 use aws_sdk_kms::Client;
-use common::{error_code, error_message, Daemon};
+use common::{
+    assert_error, current_material, describe, encrypt, error_code, external_key, key_state,
+    new_key, now_seconds, schedule_deletion, try_decrypt, Daemon, DAY, UNKNOWN_ID,
+};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::rand_core::{OsRng, RngCore};
 use rsa::{Oaep, RsaPublicKey};
-
-const DAY: i64 = 86_400;
 
 /// Wraps `material` the way AWS documents for `algorithm`.
 fn wrap(algorithm: &AlgorithmSpec, public_der: &[u8], material: &[u8]) -> Vec<u8> {
@@ -95,33 +94,6 @@ async fn import(
         .map(|out| out.key_material_id().expect("material id").to_owned())
 }
 
-async fn external_key(client: &Client) -> String {
-    let created = client
-        .create_key()
-        .origin(OriginType::External)
-        .send()
-        .await
-        .expect("create");
-    created
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned()
-}
-
-async fn key_state(client: &Client, key: &str) -> KeyState {
-    let d = client
-        .describe_key()
-        .key_id(key)
-        .send()
-        .await
-        .expect("describe");
-    d.key_metadata()
-        .and_then(|m| m.key_state())
-        .expect("state")
-        .clone()
-}
-
 #[tokio::test]
 async fn every_algorithm_and_wrapping_key_size_imports_and_reimports() {
     let daemon = Daemon::start();
@@ -147,15 +119,7 @@ async fn every_algorithm_and_wrapping_key_size_imports_and_reimports() {
                 .await
                 .unwrap_or_else(|e| panic!("{case}: import: {e:?}"));
             assert_eq!(key_state(&client, &key).await, KeyState::Enabled, "{case}");
-            let blob = client
-                .encrypt()
-                .key_id(&key)
-                .plaintext(Blob::new(case.clone()))
-                .send()
-                .await
-                .expect("encrypt")
-                .ciphertext_blob
-                .expect("blob");
+            let blob = encrypt(&client, &key, case.clone()).await;
 
             client
                 .delete_imported_key_material()
@@ -168,12 +132,7 @@ async fn every_algorithm_and_wrapping_key_size_imports_and_reimports() {
                 KeyState::PendingImport,
                 "{case}"
             );
-            let refused = client
-                .decrypt()
-                .ciphertext_blob(blob.clone())
-                .send()
-                .await
-                .unwrap_err();
+            let refused = try_decrypt(&client, blob.clone()).await.unwrap_err();
             assert_eq!(error_code(&refused), "KMSInvalidStateException", "{case}");
 
             let other = import(&client, &key, &p.token, wrap(alg, &p.public, &material()))
@@ -188,10 +147,7 @@ async fn every_algorithm_and_wrapping_key_size_imports_and_reimports() {
                 .await
                 .unwrap_or_else(|e| panic!("{case}: re-import: {e:?}"));
             assert_eq!(again, material_id, "{case}: the same material keeps its id");
-            let out = client
-                .decrypt()
-                .ciphertext_blob(blob)
-                .send()
+            let out = try_decrypt(&client, blob)
                 .await
                 .expect("decrypt after re-import");
             assert_eq!(
@@ -210,11 +166,7 @@ async fn imported_material_expires_into_pending_import() {
     let key = external_key(&client).await;
     let alg = AlgorithmSpec::RsaesOaepSha1;
     let p = params(&client, &key, &alg, &WrappingKeySpec::Rsa2048).await;
-    let valid_to = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_secs() as i64
-        + 2 * DAY;
+    let valid_to = now_seconds() + 2 * DAY;
     client
         .import_key_material()
         .key_id(&key)
@@ -225,13 +177,7 @@ async fn imported_material_expires_into_pending_import() {
         .send()
         .await
         .expect("import with expiry");
-    let described = client
-        .describe_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("describe");
-    let meta = described.key_metadata().expect("metadata");
+    let meta = describe(&client, &key).await;
     assert_eq!(
         meta.expiration_model(),
         Some(&ExpirationModelType::KeyMaterialExpires)
@@ -296,12 +242,11 @@ async fn import_errors() {
         .encrypted_key_material(Blob::new(wrap(&alg, &newer.public, &material())))
         .expiration_model(ExpirationModelType::KeyMaterialExpires)
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&no_valid_to), "ValidationException");
-    assert_eq!(
-        error_message(&no_valid_to),
-        "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES"
+        .await;
+    assert_error(
+        no_valid_to,
+        "ValidationException",
+        "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES",
     );
     let past = client
         .import_key_material()
@@ -325,7 +270,7 @@ async fn import_errors() {
     assert_eq!(error_code(&pair), "ValidationException");
     let missing = client
         .get_parameters_for_import()
-        .key_id("1234abcd-12ab-34cd-56ef-1234567890ab")
+        .key_id(UNKNOWN_ID)
         .wrapping_algorithm(alg.clone())
         .wrapping_key_spec(spec.clone())
         .send()
@@ -333,50 +278,34 @@ async fn import_errors() {
         .unwrap_err();
     assert_eq!(error_code(&missing), "NotFoundException");
 
-    let generated = client.create_key().send().await.expect("create");
-    let generated = generated
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned();
+    let generated = new_key(&client).await;
     let not_external = format!(
         "{} origin is AWS_KMS which is not valid for this operation.",
         daemon.key_arn(&generated)
     );
-    let e = client
+    let unsupported = "UnsupportedOperationException";
+    let refused = client
         .get_parameters_for_import()
         .key_id(&generated)
         .wrapping_algorithm(alg.clone())
         .wrapping_key_spec(spec.clone())
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (error_code(&e), error_message(&e)),
-        ("UnsupportedOperationException".into(), not_external.clone())
-    );
-    let e = import(
+        .await;
+    assert_error(refused, unsupported, &not_external);
+    let refused = import(
         &client,
         &generated,
         &newer.token,
         wrap(&alg, &newer.public, &material()),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(
-        (error_code(&e), error_message(&e)),
-        ("UnsupportedOperationException".into(), not_external.clone())
-    );
-    let e = client
+    .await;
+    assert_error(refused, unsupported, &not_external);
+    let refused = client
         .delete_imported_key_material()
         .key_id(&generated)
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (error_code(&e), error_message(&e)),
-        ("UnsupportedOperationException".into(), not_external)
-    );
+        .await;
+    assert_error(refused, unsupported, &not_external);
 
     // Parameters expire after 24 hours; their wrapping key is destroyed.
     daemon.advance_clock(DAY + 1);
@@ -390,27 +319,18 @@ async fn import_errors() {
     .unwrap_err();
     assert_eq!(error_code(&expired), "ExpiredImportTokenException");
 
-    client
-        .schedule_key_deletion()
-        .key_id(&key)
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .expect("schedule");
+    schedule_deletion(&client, &key).await;
     let pending = client
         .get_parameters_for_import()
         .key_id(&key)
         .wrapping_algorithm(alg.clone())
         .wrapping_key_spec(spec.clone())
         .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (error_code(&pending), error_message(&pending)),
-        (
-            "KMSInvalidStateException".into(),
-            format!("{arn} is pending deletion.")
-        )
+        .await;
+    assert_error(
+        pending,
+        "KMSInvalidStateException",
+        &format!("{arn} is pending deletion."),
     );
 }
 
@@ -424,13 +344,7 @@ async fn new_key_material_waits_for_an_on_demand_rotation() {
     let first = import(&client, &key, &p.token, wrap(&alg, &p.public, &material()))
         .await
         .expect("first");
-    let old = client
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new("old"))
-        .send()
-        .await
-        .expect("encrypt");
+    let old = encrypt(&client, &key, "old").await;
     let second = client
         .import_key_material()
         .key_id(&key)
@@ -444,41 +358,14 @@ async fn new_key_material_waits_for_an_on_demand_rotation() {
         .key_material_id
         .expect("id");
     assert_ne!(first, second);
-    let described = client
-        .describe_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(
-        described
-            .key_metadata()
-            .and_then(|m| m.current_key_material_id()),
-        Some(first.as_str())
-    );
+    assert_eq!(current_material(&client, &key).await, first);
     client
         .rotate_key_on_demand()
         .key_id(&key)
         .send()
         .await
         .expect("rotate");
-    let described = client
-        .describe_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(
-        described
-            .key_metadata()
-            .and_then(|m| m.current_key_material_id()),
-        Some(second.as_str())
-    );
-    let out = client
-        .decrypt()
-        .ciphertext_blob(old.ciphertext_blob.expect("blob"))
-        .send()
-        .await
-        .expect("old decrypts");
+    assert_eq!(current_material(&client, &key).await, second);
+    let out = try_decrypt(&client, old).await.expect("old decrypts");
     assert_eq!(out.key_material_id(), Some(first.as_str()));
 }

@@ -8,33 +8,19 @@
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, OriginType, WrappingKeySpec};
+use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, WrappingKeySpec};
 use aws_sdk_kms::Client;
-use common::{Daemon, USER_PIN};
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use common::{contains, external_key, open_token, schedule_deletion, sidecar_bytes, Daemon, DAY};
 use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
-use cryptoki::session::{Session, UserType};
-use cryptoki::types::AuthPin;
+use cryptoki::session::Session;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::rand_core::OsRng;
 use rsa::{Oaep, RsaPublicKey};
 
-const DAY: i64 = 86_400;
-
 /// Imports `material` into a new EXTERNAL key with RSA-OAEP of `hash`; returns the key id
 /// and the material id.
 async fn import(client: &Client, material: &[u8], sha256: bool) -> (String, String) {
-    let created = client
-        .create_key()
-        .origin(OriginType::External)
-        .send()
-        .await
-        .expect("create");
-    let key = created
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned();
+    let key = external_key(client).await;
     let algorithm = if sha256 {
         AlgorithmSpec::RsaesOaepSha256
     } else {
@@ -71,20 +57,6 @@ async fn import(client: &Client, material: &[u8], sha256: bool) -> (String, Stri
     )
 }
 
-fn open_token(daemon: &Daemon) -> (Pkcs11, Session) {
-    // The only test in this binary sets this before the module is loaded.
-    std::env::set_var("SOFTHSM2_CONF", daemon.softhsm_conf());
-    let ctx = Pkcs11::new("/usr/lib/softhsm/libsofthsm2.so").expect("load module");
-    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-        .expect("initialize");
-    let slot = ctx.get_slots_with_token().expect("slots")[0];
-    let session = ctx.open_rw_session(slot).expect("session");
-    session
-        .login(UserType::User, Some(&AuthPin::from(USER_PIN)))
-        .expect("login");
-    (ctx, session)
-}
-
 fn by_id(session: &Session, class: ObjectClass, id: &[u8]) -> Vec<cryptoki::object::ObjectHandle> {
     session
         .find_objects(&[Attribute::Class(class), Attribute::Id(id.to_vec())])
@@ -97,10 +69,6 @@ fn flags(
     wanted: &[AttributeType],
 ) -> Vec<Attribute> {
     session.get_attributes(handle, wanted).expect("attributes")
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[tokio::test]
@@ -116,6 +84,7 @@ async fn imported_material_and_wrapping_keys_in_the_token() {
     let doomed_material =
         uuid::Uuid::parse_str(doomed.current_key_material_id().expect("id")).expect("uuid");
 
+    // `open_token` sets SOFTHSM2_CONF: sound here, as this binary holds this one test.
     let (_ctx, session) = open_token(&daemon);
     let protection = [
         AttributeType::Sensitive,
@@ -196,13 +165,7 @@ async fn imported_material_and_wrapping_keys_in_the_token() {
     );
 
     // Expired parameters lose their wrapping keys; a deleted key loses its object.
-    client
-        .schedule_key_deletion()
-        .key_id(doomed.key_id())
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .expect("schedule");
+    schedule_deletion(&client, doomed.key_id()).await;
     daemon.advance_clock(7 * DAY + 1);
     assert!(session
         .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY)])
@@ -229,9 +192,7 @@ async fn imported_material_and_wrapping_keys_in_the_token() {
     assert_eq!(unwrapped_by(&token_material), "TOKEN");
     assert_eq!(unwrapped_by(&host_material), "HOST");
     drop(db);
-    let mut sidecar = std::fs::read(daemon.db_path()).expect("db");
-    sidecar
-        .extend(std::fs::read(daemon.db_path().with_extension("sqlite3-wal")).unwrap_or_default());
+    let sidecar = sidecar_bytes(&daemon);
     assert!(
         !contains(&sidecar, &in_token),
         "imported material found in the sidecar"

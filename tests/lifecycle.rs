@@ -4,52 +4,17 @@
 
 mod common;
 
-use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeyState, OriginType};
 use aws_sdk_kms::Client;
-use common::{error_code, error_message, Daemon};
+use common::{
+    assert_error, decrypt, describe, disable_key, enable_key, encrypt, error_code, error_message,
+    invalid, key_state, new_key, now_seconds, schedule_deletion, try_decrypt, try_encrypt,
+    value_at_least, value_at_most, Daemon, DAY, VALIDATION,
+};
 
-const DAY: i64 = 86_400;
-
-async fn new_key(client: &Client) -> String {
-    let created = client.create_key().send().await.expect("create key");
-    created
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned()
-}
-
-async fn encrypt(client: &Client, key: &str, text: &str) -> Blob {
-    client
-        .encrypt()
-        .key_id(key)
-        .plaintext(Blob::new(text))
-        .send()
-        .await
-        .expect("encrypt")
-        .ciphertext_blob
-        .expect("blob")
-}
-
-async fn decrypt(client: &Client, blob: Blob) -> Vec<u8> {
-    let out = client
-        .decrypt()
-        .ciphertext_blob(blob)
-        .send()
-        .await
-        .expect("decrypt");
-    out.plaintext().expect("plaintext").as_ref().to_vec()
-}
-
+/// The state of `key` and whether it is enabled.
 async fn state(client: &Client, key: &str) -> (KeyState, bool) {
-    let described = client
-        .describe_key()
-        .key_id(key)
-        .send()
-        .await
-        .expect("describe");
-    let meta = described.key_metadata().expect("metadata");
+    let meta = describe(client, key).await;
     (meta.key_state().expect("state").clone(), meta.enabled())
 }
 
@@ -59,45 +24,18 @@ async fn disable_and_enable() {
     let client = daemon.client();
     let key = new_key(&client).await;
     let blob = encrypt(&client, &key, "kept").await;
-    client
-        .disable_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("disable");
+    disable_key(&client, &key).await;
     assert_eq!(state(&client, &key).await, (KeyState::Disabled, false));
-    let refused = client
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&refused), "DisabledException");
-    assert_eq!(
-        error_message(&refused),
-        format!("{} is disabled.", daemon.key_arn(&key))
+    assert_error(
+        try_encrypt(&client, &key, "x").await,
+        "DisabledException",
+        &format!("{} is disabled.", daemon.key_arn(&key)),
     );
-    let refused = client
-        .decrypt()
-        .ciphertext_blob(blob.clone())
-        .send()
-        .await
-        .unwrap_err();
+    let refused = try_decrypt(&client, blob.clone()).await.unwrap_err();
     assert_eq!(error_code(&refused), "DisabledException");
     // Disabling twice is allowed, as in AWS KMS.
-    client
-        .disable_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("disable again");
-    client
-        .enable_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("enable");
+    disable_key(&client, &key).await;
+    enable_key(&client, &key).await;
     assert_eq!(state(&client, &key).await, (KeyState::Enabled, true));
     assert_eq!(decrypt(&client, blob).await, b"kept");
 }
@@ -109,10 +47,7 @@ async fn schedule_and_cancel_deletion() {
     let key = new_key(&client).await;
     let arn = daemon.key_arn(&key);
     let blob = encrypt(&client, &key, "survives").await;
-    let before = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("time")
-        .as_secs() as i64;
+    let before = now_seconds();
     let scheduled = client
         .schedule_key_deletion()
         .key_id(&key)
@@ -128,39 +63,22 @@ async fn schedule_and_cancel_deletion() {
         "{deletion}"
     );
 
-    let described = client
-        .describe_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("describe");
-    let meta = described.key_metadata().expect("metadata");
+    let meta = describe(&client, &key).await;
     assert_eq!(meta.key_state(), Some(&KeyState::PendingDeletion));
     assert!(!meta.enabled());
     assert_eq!(meta.deletion_date().map(|d| d.secs()), Some(deletion));
     assert_eq!(meta.pending_deletion_window_in_days(), Some(30));
 
     let pending = format!("{arn} is pending deletion.");
-    let refused = client
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (error_code(&refused), error_message(&refused)),
-        ("KMSInvalidStateException".into(), pending.clone())
+    assert_error(
+        try_encrypt(&client, &key, "x").await,
+        "KMSInvalidStateException",
+        &pending,
     );
-    let again = client
-        .schedule_key_deletion()
-        .key_id(&key)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (error_code(&again), error_message(&again)),
-        ("KMSInvalidStateException".into(), pending)
+    assert_error(
+        client.schedule_key_deletion().key_id(&key).send().await,
+        "KMSInvalidStateException",
+        &pending,
     );
 
     let cancelled = client
@@ -171,34 +89,14 @@ async fn schedule_and_cancel_deletion() {
         .expect("cancel");
     assert_eq!(cancelled.key_id(), Some(arn.as_str()));
     assert_eq!(state(&client, &key).await, (KeyState::Disabled, false));
-    let described = client
-        .describe_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("describe");
-    assert!(described
-        .key_metadata()
-        .and_then(|m| m.deletion_date())
-        .is_none());
-    let twice = client
-        .cancel_key_deletion()
-        .key_id(&key)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&twice), "KMSInvalidStateException");
-    assert_eq!(
-        error_message(&twice),
-        format!("{arn} is not pending deletion.")
+    assert!(describe(&client, &key).await.deletion_date().is_none());
+    assert_error(
+        client.cancel_key_deletion().key_id(&key).send().await,
+        "KMSInvalidStateException",
+        &format!("{arn} is not pending deletion."),
     );
 
-    client
-        .enable_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("enable");
+    enable_key(&client, &key).await;
     assert_eq!(decrypt(&client, blob).await, b"survives");
 }
 
@@ -207,20 +105,21 @@ async fn deletion_window_is_checked() {
     let daemon = Daemon::start();
     let client = daemon.client();
     let key = new_key(&client).await;
+    let between = "PendingWindowInDays must be between 7 and 30";
+    let member = "pendingWindowInDays";
     for (days, message) in [
-        (6, "PendingWindowInDays must be between 7 and 30".to_owned()),
-        (31, "PendingWindowInDays must be between 7 and 30".to_owned()),
-        (0, "1 validation error detected: Value '0' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 1".to_owned()),
-        (366, "1 validation error detected: Value '366' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value less than or equal to 365".to_owned()),
+        (6, between.to_owned()),
+        (31, between.to_owned()),
+        (0, invalid("Value '0'", member, &value_at_least(1))),
+        (366, invalid("Value '366'", member, &value_at_most(365))),
     ] {
-        let e = client
+        let refused = client
             .schedule_key_deletion()
             .key_id(&key)
             .pending_window_in_days(days)
             .send()
-            .await
-            .unwrap_err();
-        assert_eq!((error_code(&e), error_message(&e)), ("ValidationException".into(), message));
+            .await;
+        assert_error(refused, VALIDATION, &message);
     }
     let alias_refused = client
         .schedule_key_deletion()
@@ -229,7 +128,7 @@ async fn deletion_window_is_checked() {
         .await
         .unwrap_err();
     assert_eq!(error_code(&alias_refused), "InvalidArnException");
-    assert_eq!(state(&client, &key).await.0, KeyState::Enabled);
+    assert_eq!(key_state(&client, &key).await, KeyState::Enabled);
 }
 
 #[tokio::test]
@@ -238,28 +137,16 @@ async fn a_key_is_destroyed_when_its_deletion_date_passes() {
     let client = daemon.client();
     let key = new_key(&client).await;
     let blob = encrypt(&client, &key, "soon gone").await;
-    client
-        .schedule_key_deletion()
-        .key_id(&key)
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .expect("schedule");
+    schedule_deletion(&client, &key).await;
     daemon.advance_clock(7 * DAY - 60);
-    assert_eq!(state(&client, &key).await.0, KeyState::PendingDeletion);
+    assert_eq!(key_state(&client, &key).await, KeyState::PendingDeletion);
     daemon.advance_clock(61);
-    let gone = client.describe_key().key_id(&key).send().await.unwrap_err();
-    assert_eq!(error_code(&gone), "NotFoundException");
-    assert_eq!(
-        error_message(&gone),
-        format!("Key '{}' does not exist", daemon.key_arn(&key))
+    assert_error(
+        client.describe_key().key_id(&key).send().await,
+        "NotFoundException",
+        &format!("Key '{}' does not exist", daemon.key_arn(&key)),
     );
-    let lost = client
-        .decrypt()
-        .ciphertext_blob(blob)
-        .send()
-        .await
-        .unwrap_err();
+    let lost = try_decrypt(&client, blob).await.unwrap_err();
     assert_eq!(error_code(&lost), "InvalidCiphertextException");
     assert!(client
         .list_keys()
@@ -278,13 +165,7 @@ async fn a_deletion_due_while_the_daemon_was_down_happens_at_start_up() {
     let mut daemon = Daemon::start_with_dev_clock();
     let client = daemon.client();
     let (doomed, kept) = (new_key(&client).await, new_key(&client).await);
-    client
-        .schedule_key_deletion()
-        .key_id(&doomed)
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .expect("schedule");
+    schedule_deletion(&client, &doomed).await;
     daemon.kill();
     daemon.set_env("HSMKMS__DEV__CLOCK_OFFSET_SECONDS", &(8 * DAY).to_string());
     daemon.start_again();
@@ -296,7 +177,7 @@ async fn a_deletion_due_while_the_daemon_was_down_happens_at_start_up() {
         .await
         .unwrap_err();
     assert_eq!(error_code(&gone), "NotFoundException");
-    assert_eq!(state(&client, &kept).await.0, KeyState::Enabled);
+    assert_eq!(key_state(&client, &kept).await, KeyState::Enabled);
 }
 
 #[tokio::test]
@@ -320,17 +201,8 @@ async fn update_key_description_is_durable() {
         .await
         .expect("update description");
     daemon.restart();
-    let described = daemon
-        .client()
-        .describe_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(
-        described.key_metadata().and_then(|m| m.description()),
-        Some("renamed")
-    );
+    let described = describe(&daemon.client(), &key).await;
+    assert_eq!(described.description(), Some("renamed"));
 }
 
 #[tokio::test]
@@ -349,21 +221,12 @@ async fn an_external_key_waits_for_its_material() {
     assert!(!meta.enabled());
     assert!(meta.current_key_material_id().is_none());
     let key = meta.key_id();
-    let refused = client
-        .encrypt()
-        .key_id(key)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&refused), "KMSInvalidStateException");
-    assert_eq!(
-        error_message(&refused),
-        format!("{} is pending import.", daemon.key_arn(key))
+    let pending = format!("{} is pending import.", daemon.key_arn(key));
+    assert_error(
+        try_encrypt(&client, key, "x").await,
+        "KMSInvalidStateException",
+        &pending,
     );
     let refused = client.enable_key().key_id(key).send().await.unwrap_err();
-    assert_eq!(
-        error_message(&refused),
-        format!("{} is pending import.", daemon.key_arn(key))
-    );
+    assert_eq!(error_message(&refused), pending);
 }

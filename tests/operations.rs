@@ -5,31 +5,17 @@
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{DataKeySpec, KeyState, KeyUsageType, OriginType, Tag};
-use common::{Daemon, ACCOUNT};
-
-async fn new_key(client: &aws_sdk_kms::Client) -> String {
-    let created = client.create_key().send().await.expect("create key");
-    created
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned()
-}
+use aws_sdk_kms::types::{DataKeySpec, KeyState, KeyUsageType, OriginType};
+use common::{describe, encrypt, new_key, tag, Daemon, ACCOUNT};
 
 #[tokio::test]
 async fn create_and_describe_key_report_full_metadata() {
     let daemon = Daemon::start();
     let client = daemon.client();
-    let tag = Tag::builder()
-        .tag_key("team")
-        .tag_value("payments")
-        .build()
-        .unwrap();
     let created = client
         .create_key()
         .description("orders")
-        .tags(tag)
+        .tags(tag("team", "payments"))
         .send()
         .await
         .expect("create key");
@@ -45,13 +31,7 @@ async fn create_and_describe_key_report_full_metadata() {
     assert!(meta.creation_date().is_some());
 
     for name in [id.to_owned(), daemon.key_arn(id)] {
-        let described = client
-            .describe_key()
-            .key_id(name)
-            .send()
-            .await
-            .expect("describe");
-        let d = described.key_metadata().expect("metadata");
+        let d = describe(&client, &name).await;
         assert_eq!(d.key_id(), id);
         assert_eq!(d.key_spec().map(|s| s.as_str()), Some("SYMMETRIC_DEFAULT"));
         assert_eq!(d.key_manager().map(|m| m.as_str()), Some("CUSTOMER"));
@@ -122,14 +102,7 @@ async fn two_encryptions_of_the_same_plaintext_differ() {
     let id = new_key(&client).await;
     let mut blobs = Vec::new();
     for _ in 0..2 {
-        let out = client
-            .encrypt()
-            .key_id(&id)
-            .plaintext(Blob::new("same"))
-            .send()
-            .await
-            .expect("encrypt");
-        blobs.push(out.ciphertext_blob().expect("blob").clone());
+        blobs.push(encrypt(&client, &id, "same").await);
     }
     assert_ne!(blobs[0], blobs[1], "each encryption draws a fresh IV");
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use common::Daemon;
+use common::{describe, Daemon};
 
 #[tokio::test]
 async fn ciphertext_made_before_a_crash_decrypts_after_restart() {
@@ -38,14 +38,8 @@ async fn ciphertext_made_before_a_crash_decrypts_after_restart() {
     daemon.restart();
     let client = daemon.client();
     for (i, (id, blob)) in keys.iter().zip(blobs).enumerate() {
-        let described = client
-            .describe_key()
-            .key_id(id)
-            .send()
-            .await
-            .expect("describe");
         assert_eq!(
-            described.key_metadata().and_then(|m| m.description()),
+            describe(&client, id).await.description(),
             Some(format!("key {i}").as_str())
         );
         let decrypted = client

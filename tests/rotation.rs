@@ -5,23 +5,15 @@
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{IncludeKeyMaterial, OriginType, RotationType};
+use aws_sdk_kms::types::{IncludeKeyMaterial, RotationType};
 use aws_sdk_kms::Client;
-use common::{error_code, error_message, Daemon};
+use common::{
+    assert_error, current_material, disable_key, enable_key, error_code, external_key, invalid,
+    new_key, value_at_least, value_at_most, Daemon, DAY, VALIDATION,
+};
 
-const DAY: i64 = 86_400;
-
-async fn current_material(client: &Client, key: &str) -> String {
-    let described = client
-        .describe_key()
-        .key_id(key)
-        .send()
-        .await
-        .expect("describe");
-    let meta = described.key_metadata().expect("metadata");
-    meta.current_key_material_id().expect("material").to_owned()
-}
-
+/// Encrypts `text` under `key` with the context v=`text`; the blob and the material that
+/// decrypts it.
 async fn encrypt(client: &Client, key: &str, text: &str) -> (Blob, String) {
     let out = client
         .encrypt()
@@ -48,8 +40,7 @@ async fn encrypt(client: &Client, key: &str, text: &str) -> (Blob, String) {
 async fn rotation_keeps_every_ciphertext_decryptable() {
     let mut daemon = Daemon::start_with_dev_clock();
     let client = daemon.client();
-    let key = client.create_key().send().await.expect("create");
-    let key = key.key_metadata().expect("metadata").key_id().to_owned();
+    let key = new_key(&client).await;
     let first = current_material(&client, &key).await;
     let mut made = vec![("one", encrypt(&client, &key, "one").await)];
     assert_eq!(made[0].1 .1, first);
@@ -149,8 +140,7 @@ async fn rotation_keeps_every_ciphertext_decryptable() {
 async fn a_disabled_key_is_not_rotated_until_enabled() {
     let daemon = Daemon::start_with_dev_clock();
     let client = daemon.client();
-    let key = client.create_key().send().await.expect("create");
-    let key = key.key_metadata().expect("metadata").key_id().to_owned();
+    let key = new_key(&client).await;
     let first = current_material(&client, &key).await;
     client
         .enable_key_rotation()
@@ -158,12 +148,7 @@ async fn a_disabled_key_is_not_rotated_until_enabled() {
         .send()
         .await
         .expect("enable rotation");
-    client
-        .disable_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("disable");
+    disable_key(&client, &key).await;
     daemon.advance_clock(366 * DAY);
     assert_eq!(current_material(&client, &key).await, first);
     let refused = client
@@ -173,12 +158,7 @@ async fn a_disabled_key_is_not_rotated_until_enabled() {
         .await
         .unwrap_err();
     assert_eq!(error_code(&refused), "DisabledException");
-    client
-        .enable_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("enable");
+    enable_key(&client, &key).await;
     daemon.advance_clock(1);
     assert_ne!(current_material(&client, &key).await, first);
 }
@@ -187,54 +167,27 @@ async fn a_disabled_key_is_not_rotated_until_enabled() {
 async fn rotation_errors() {
     let daemon = Daemon::start();
     let client = daemon.client();
-    let key = client.create_key().send().await.expect("create");
-    let key = key.key_metadata().expect("metadata").key_id().to_owned();
-    for (days, bound) in [
-        (89, "greater than or equal to 90"),
-        (2561, "less than or equal to 2560"),
-    ] {
-        let e = client
+    let key = new_key(&client).await;
+    for (days, bound) in [(89, value_at_least(90)), (2561, value_at_most(2560))] {
+        let refused = client
             .enable_key_rotation()
             .key_id(&key)
             .rotation_period_in_days(days)
             .send()
-            .await
-            .unwrap_err();
-        assert_eq!(error_code(&e), "ValidationException");
-        assert_eq!(
-            error_message(&e),
-            format!("1 validation error detected: Value '{days}' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value {bound}")
-        );
+            .await;
+        let message = invalid(&format!("Value '{days}'"), "rotationPeriodInDays", &bound);
+        assert_error(refused, VALIDATION, &message);
     }
-    let external = client
-        .create_key()
-        .origin(OriginType::External)
-        .send()
-        .await
-        .expect("create");
-    let external = external
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned();
+    let external = external_key(&client).await;
     let arn = daemon.key_arn(&external);
-    let e = client
-        .enable_key_rotation()
-        .key_id(&external)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&e), "UnsupportedOperationException");
-    assert_eq!(
-        error_message(&e),
-        format!("{arn} origin is EXTERNAL which is not valid for this operation.")
+    assert_error(
+        client.enable_key_rotation().key_id(&external).send().await,
+        "UnsupportedOperationException",
+        &format!("{arn} origin is EXTERNAL which is not valid for this operation."),
     );
-    let e = client
-        .rotate_key_on_demand()
-        .key_id(&external)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&e), "KMSInvalidStateException");
-    assert_eq!(error_message(&e), format!("{arn} is pending import."));
+    assert_error(
+        client.rotate_key_on_demand().key_id(&external).send().await,
+        "KMSInvalidStateException",
+        &format!("{arn} is pending import."),
+    );
 }

@@ -5,60 +5,16 @@
 
 mod common;
 
-use std::fmt::Debug;
-
-use aws_sdk_kms::config::http::HttpResponse;
-use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::types::Tag;
 use aws_sdk_kms::Client;
-use common::{error_code, error_message, Daemon, ACCOUNT};
+use common::{
+    assert_error, at_least, at_most, disable_key, invalid, missing, new_key, schedule_deletion,
+    tag, value_at_least, value_at_most, Daemon, ACCOUNT, UNKNOWN_ID, VALIDATION,
+};
 use serde_json::json;
 
-const UNKNOWN_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
-const VALIDATION: &str = "ValidationException";
 const BY_ALIAS: &str = "Key Aliases are not supported for this operation.";
 const MALFORMED: &str = "The new key policy is not a valid JSON policy document.";
-
-/// AWS's ValidationException wording for member `member` holding `value` (`null` or quoted).
-fn invalid(value: &str, member: &str, constraint: &str) -> String {
-    format!(
-        "1 validation error detected: Value {value} at '{member}' failed to satisfy constraint: {constraint}"
-    )
-}
-
-/// Asserts that a call failed with HTTP 400, `code` and `message`.
-#[track_caller]
-fn assert_error<T: Debug, E: ProvideErrorMetadata + Debug>(
-    result: Result<T, SdkError<E, HttpResponse>>,
-    code: &str,
-    message: &str,
-) {
-    let error = result.expect_err(code);
-    assert_eq!(
-        (error_code(&error).as_str(), error_message(&error).as_str()),
-        (code, message),
-        "{error:?}"
-    );
-    let status = error.raw_response().map(|r| r.status().as_u16());
-    assert_eq!(status, Some(400), "{code}");
-}
-
-async fn new_key(client: &Client) -> String {
-    let created = client.create_key().send().await.expect("create key");
-    created
-        .key_metadata()
-        .expect("metadata")
-        .key_id()
-        .to_owned()
-}
-
-fn tag(key: &str, value: &str) -> Tag {
-    Tag::builder()
-        .tag_key(key)
-        .tag_value(value)
-        .build()
-        .unwrap()
-}
 
 fn numbered(prefix: &str, n: usize) -> Vec<Tag> {
     (0..n)
@@ -125,16 +81,6 @@ async fn policy_of(client: &Client, key: &str) -> String {
     got.policy().expect("policy").to_owned()
 }
 
-async fn schedule_deletion(client: &Client, key: &str) {
-    client
-        .schedule_key_deletion()
-        .key_id(key)
-        .pending_window_in_days(7)
-        .send()
-        .await
-        .expect("schedule deletion");
-}
-
 #[tokio::test]
 async fn tags_are_added_replaced_removed_and_listed_in_pages() {
     let daemon = Daemon::start();
@@ -194,12 +140,7 @@ async fn tags_are_added_replaced_removed_and_listed_in_pages() {
     assert_eq!(pages, vec![23]);
 
     // Tags are metadata: a disabled key takes them too.
-    client
-        .disable_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("disable");
+    disable_key(&client, &key).await;
     tag_key(&client, &key, vec![tag("state", "off")]).await;
     client
         .untag_resource()
@@ -257,51 +198,44 @@ async fn every_tag_rule_with_awss_error() {
         tag_with(vec![tag("ok", ""), tag(&long_key, "")]).await,
         VALIDATION,
         &invalid(
-            &format!("'{long_key}'"),
+            &format!("Value '{long_key}'"),
             "tags.2.member.tagKey",
-            "Member must have length less than or equal to 128",
+            &at_most(128),
         ),
     );
     assert_error(
         tag_with(vec![tag("", "")]).await,
         VALIDATION,
-        &invalid(
-            "''",
-            "tags.1.member.tagKey",
-            "Member must have length greater than or equal to 1",
-        ),
+        &invalid("Value ''", "tags.1.member.tagKey", &at_least(1)),
     );
     let long_value = "v".repeat(257);
     assert_error(
         tag_with(vec![tag("ok", &long_value)]).await,
         VALIDATION,
         &invalid(
-            &format!("'{long_value}'"),
+            &format!("Value '{long_value}'"),
             "tags.1.member.tagValue",
-            "Member must have length less than or equal to 256",
+            &at_most(256),
         ),
     );
     let body = json!({ "KeyId": key, "Tags": [{ "TagKey": "k" }] }).to_string();
     let (status, refused, _) = daemon.raw(Some("TrentService.TagResource"), &body);
     assert_eq!(status, 400);
-    assert_eq!(
-        refused["message"],
-        invalid("null", "tags.1.member.tagValue", "Member must not be null")
-    );
+    assert_eq!(refused["message"], missing("tags.1.member.tagValue"));
     assert_error(
         client.tag_resource().key_id(&key).send().await,
         VALIDATION,
-        &invalid("null", "tags", "Member must not be null"),
+        &missing("tags"),
     );
     assert_error(
         client.tag_resource().tags(tag("a", "b")).send().await,
         VALIDATION,
-        &invalid("null", "keyId", "Member must not be null"),
+        &missing("keyId"),
     );
     assert_error(
         client.untag_resource().key_id(&key).send().await,
         VALIDATION,
-        &invalid("null", "tagKeys", "Member must not be null"),
+        &missing("tagKeys"),
     );
     assert_error(
         client
@@ -313,9 +247,9 @@ async fn every_tag_rule_with_awss_error() {
             .await,
         VALIDATION,
         &invalid(
-            &format!("'{long_key}'"),
+            &format!("Value '{long_key}'"),
             "tagKeys.2.member",
-            "Member must have length less than or equal to 128",
+            &at_most(128),
         ),
     );
     let list = |limit: Option<i32>, marker: Option<&str>| {
@@ -329,20 +263,12 @@ async fn every_tag_rule_with_awss_error() {
     assert_error(
         list(Some(0), None).await,
         VALIDATION,
-        &invalid(
-            "'0'",
-            "limit",
-            "Member must have value greater than or equal to 1",
-        ),
+        &invalid("Value '0'", "limit", &value_at_least(1)),
     );
     assert_error(
         list(Some(1001), None).await,
         VALIDATION,
-        &invalid(
-            "'1001'",
-            "limit",
-            "Member must have value less than or equal to 1000",
-        ),
+        &invalid("Value '1001'", "limit", &value_at_most(1000)),
     );
     assert_error(
         list(None, Some("bogus")).await,
@@ -352,7 +278,7 @@ async fn every_tag_rule_with_awss_error() {
     assert_error(
         client.list_resource_tags().send().await,
         VALIDATION,
-        &invalid("null", "keyId", "Member must not be null"),
+        &missing("keyId"),
     );
 
     // Keys by id or ARN only, and keys that exist.
@@ -467,12 +393,7 @@ async fn key_policies_are_stored_and_returned_as_given() {
     assert_eq!(policy_of(&client, &with_policy).await, given);
 
     // Metadata: disabled keys and keys pending deletion take new policies too.
-    client
-        .disable_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("disable");
+    disable_key(&client, &key).await;
     let put = |text: &str| client.put_key_policy().key_id(&key).policy(text).send();
     put("{\"disabled\": true}")
         .await
@@ -502,29 +423,21 @@ async fn every_key_policy_rule_with_awss_error() {
     assert_error(
         put("").await,
         VALIDATION,
-        &invalid(
-            "''",
-            "policy",
-            "Member must have length greater than or equal to 1",
-        ),
+        &invalid("Value ''", "policy", &at_least(1)),
     );
     let long = format!("{{\"Sid\": \"{}\"}}", "x".repeat(131_062));
     assert_eq!(long.len(), 131_073);
     assert_error(
         put(&long).await,
         VALIDATION,
-        &invalid(
-            &format!("'{long}'"),
-            "policy",
-            "Member must have length less than or equal to 131072",
-        ),
+        &invalid(&format!("Value '{long}'"), "policy", &at_most(131_072)),
     );
     let euro = "{\"Sid\": \"€\"}";
     assert_error(
         put(euro).await,
         VALIDATION,
         &invalid(
-            &format!("'{euro}'"),
+            &format!("Value '{euro}'"),
             "policy",
             "Member must satisfy regular expression pattern: [\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
         ),
@@ -532,12 +445,12 @@ async fn every_key_policy_rule_with_awss_error() {
     assert_error(
         client.put_key_policy().key_id(&key).send().await,
         VALIDATION,
-        &invalid("null", "policy", "Member must not be null"),
+        &missing("policy"),
     );
     assert_error(
         client.get_key_policy().send().await,
         VALIDATION,
-        &invalid("null", "keyId", "Member must not be null"),
+        &missing("keyId"),
     );
 
     // Only `default` exists; other names are refused by shape or as unknown.
@@ -560,7 +473,7 @@ async fn every_key_policy_rule_with_awss_error() {
     assert_error(get_named("other").await, "NotFoundException", no_such);
     assert_error(put_named("Default").await, "NotFoundException", no_such);
     let bad_name = invalid(
-        "'not valid!'",
+        "Value 'not valid!'",
         "policyName",
         "Member must satisfy regular expression pattern: [\\w]+",
     );
@@ -570,11 +483,7 @@ async fn every_key_policy_rule_with_awss_error() {
     assert_error(
         get_named(&long_name).await,
         VALIDATION,
-        &invalid(
-            &format!("'{long_name}'"),
-            "policyName",
-            "Member must have length less than or equal to 128",
-        ),
+        &invalid(&format!("Value '{long_name}'"), "policyName", &at_most(128)),
     );
 
     // ListKeyPolicies' paging members.
@@ -589,11 +498,7 @@ async fn every_key_policy_rule_with_awss_error() {
     assert_error(
         list(Some(0), None).await,
         VALIDATION,
-        &invalid(
-            "'0'",
-            "limit",
-            "Member must have value greater than or equal to 1",
-        ),
+        &invalid("Value '0'", "limit", &value_at_least(1)),
     );
     assert_error(
         list(None, Some("bogus")).await,

@@ -8,9 +8,11 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::KeyState;
-use common::{error_code, error_message, Daemon};
+use common::{
+    assert_error, decrypt, encrypt, error_code, key_state, new_key, try_decrypt, try_encrypt,
+    Daemon,
+};
 
 /// The object files in the daemon's token directory.
 fn object_files(daemon: &Daemon) -> BTreeSet<PathBuf> {
@@ -43,74 +45,29 @@ async fn a_key_without_its_token_object_is_unavailable_until_it_returns() {
     let daemon = Daemon::start_with_dev_clock();
     let client = daemon.client();
     let before = object_files(&daemon);
-    let key = client.create_key().send().await.expect("create");
-    let key = key.key_metadata().expect("metadata").key_id().to_owned();
+    let key = new_key(&client).await;
     let added: Vec<_> = object_files(&daemon).difference(&before).cloned().collect();
     assert_eq!(added.len(), 1, "one token object per key: {added:?}");
-    let blob = client
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new("later"))
-        .send()
-        .await
-        .expect("encrypt")
-        .ciphertext_blob
-        .expect("blob");
+    let blob = encrypt(&client, &key, "later").await;
 
     // The object leaves the token (a restore from an older backup, an operator's mistake);
     // the token records the change in its generation counter, as SoftHSM2 does.
     let aside = daemon.dir().join("aside.object");
     std::fs::rename(&added[0], &aside).expect("move object away");
     bump_generation(&added[0]);
-    let refused = client
-        .encrypt()
-        .key_id(&key)
-        .plaintext(Blob::new("x"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(error_code(&refused), "KMSInvalidStateException");
-    assert_eq!(
-        error_message(&refused),
-        format!("{} is unavailable.", daemon.key_arn(&key))
+    assert_error(
+        try_encrypt(&client, &key, "x").await,
+        "KMSInvalidStateException",
+        &format!("{} is unavailable.", daemon.key_arn(&key)),
     );
-    let described = client
-        .describe_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(
-        described.key_metadata().and_then(|m| m.key_state()),
-        Some(&KeyState::Unavailable)
-    );
-    let refused = client
-        .decrypt()
-        .ciphertext_blob(blob.clone())
-        .send()
-        .await
-        .unwrap_err();
+    assert_eq!(key_state(&client, &key).await, KeyState::Unavailable);
+    let refused = try_decrypt(&client, blob.clone()).await.unwrap_err();
     assert_eq!(error_code(&refused), "KMSInvalidStateException");
 
     // It comes back, recorded the same way; the next scheduler run finds it again.
     std::fs::rename(&aside, &added[0]).expect("put object back");
     bump_generation(&added[0]);
     daemon.advance_clock(1);
-    let described = client
-        .describe_key()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("describe");
-    assert_eq!(
-        described.key_metadata().and_then(|m| m.key_state()),
-        Some(&KeyState::Enabled)
-    );
-    let out = client
-        .decrypt()
-        .ciphertext_blob(blob)
-        .send()
-        .await
-        .expect("decrypt again");
-    assert_eq!(out.plaintext().map(|p| p.as_ref()), Some(&b"later"[..]));
+    assert_eq!(key_state(&client, &key).await, KeyState::Enabled);
+    assert_eq!(decrypt(&client, blob).await, b"later");
 }

@@ -2,14 +2,25 @@
 //! and SQLite file, driven with the official AWS SDK for Rust or raw HTTP.
 #![allow(dead_code)] // each test binary uses a different part of the fixture
 
+use std::collections::HashMap;
+use std::fmt::Debug;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::operation::decrypt::{DecryptError, DecryptOutput};
+use aws_sdk_kms::operation::encrypt::{EncryptError, EncryptOutput};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{KeyMetadata, KeyState, OriginType, Tag};
 use aws_sdk_kms::Client;
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "111122223333";
@@ -251,4 +262,245 @@ where
 {
     use aws_sdk_kms::error::ProvideErrorMetadata;
     error.message().unwrap_or("").to_owned()
+}
+
+/// One day, in seconds (for the development clock and deletion dates).
+pub const DAY: i64 = 86_400;
+/// A well-formed key id that no daemon has issued.
+pub const UNKNOWN_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+/// The `__type` of a refused request's shape or value.
+pub const VALIDATION: &str = "ValidationException";
+
+/// Asserts that an SDK call failed with HTTP 400, `code` and `message` (empty: no message
+/// sent); returns the error for further checks.
+#[track_caller]
+pub fn assert_error<T: Debug, E: ProvideErrorMetadata + Debug>(
+    result: Result<T, SdkError<E, HttpResponse>>,
+    code: &str,
+    message: &str,
+) -> SdkError<E, HttpResponse> {
+    let error = match result {
+        Ok(output) => panic!("expected {code} ({message}), got success: {output:?}"),
+        Err(e) => e,
+    };
+    assert_eq!(
+        (error_code(&error).as_str(), error_message(&error).as_str()),
+        (code, message),
+        "{error:?}"
+    );
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(status, Some(400), "{code}: HTTP status");
+    error
+}
+
+/// AWS's ValidationException message for one member. `value` is `Value` (value not shown),
+/// `Value null` or `Value '<v>'`; `constraint` is one of the `Member must ...` phrases below.
+pub fn invalid(value: &str, member: &str, constraint: &str) -> String {
+    format!(
+        "1 validation error detected: {value} at '{member}' failed to satisfy constraint: {constraint}"
+    )
+}
+
+/// AWS's ValidationException message for a required `member` left out.
+pub fn missing(member: &str) -> String {
+    invalid("Value null", member, &not_null())
+}
+
+/// Constraint: the member is required.
+pub fn not_null() -> String {
+    "Member must not be null".to_owned()
+}
+
+/// Constraint: a string or list member of at most `max` characters or items.
+pub fn at_most(max: usize) -> String {
+    format!("Member must have length less than or equal to {max}")
+}
+
+/// Constraint: a string or list member of at least `min` characters or items.
+pub fn at_least(min: usize) -> String {
+    format!("Member must have length greater than or equal to {min}")
+}
+
+/// Constraint: a number member of at least `min`.
+pub fn value_at_least(min: i64) -> String {
+    format!("Member must have value greater than or equal to {min}")
+}
+
+/// Constraint: a number member of at most `max`.
+pub fn value_at_most(max: i64) -> String {
+    format!("Member must have value less than or equal to {max}")
+}
+
+/// Creates a symmetric key with the defaults; its key id.
+pub async fn new_key(client: &Client) -> String {
+    let created = client.create_key().send().await.expect("CreateKey");
+    created
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_owned()
+}
+
+/// Creates an EXTERNAL key (PendingImport, no material yet); its key id.
+pub async fn external_key(client: &Client) -> String {
+    let created = client
+        .create_key()
+        .origin(OriginType::External)
+        .send()
+        .await
+        .expect("CreateKey EXTERNAL");
+    created
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_owned()
+}
+
+/// DescribeKey of `key` (id, ARN or alias); its metadata.
+pub async fn describe(client: &Client, key: &str) -> KeyMetadata {
+    let described = client
+        .describe_key()
+        .key_id(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DescribeKey {key}: {e:?}"));
+    described.key_metadata().expect("metadata").clone()
+}
+
+/// The state DescribeKey reports for `key`.
+pub async fn key_state(client: &Client, key: &str) -> KeyState {
+    describe(client, key)
+        .await
+        .key_state()
+        .expect("KeyState")
+        .clone()
+}
+
+/// The id of the material `key` encrypts with now.
+pub async fn current_material(client: &Client, key: &str) -> String {
+    describe(client, key)
+        .await
+        .current_key_material_id()
+        .expect("CurrentKeyMaterialId")
+        .to_owned()
+}
+
+/// Sends DisableKey for `key`; it must succeed.
+pub async fn disable_key(client: &Client, key: &str) {
+    client
+        .disable_key()
+        .key_id(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("DisableKey {key}: {e:?}"));
+}
+
+/// Sends EnableKey for `key`; it must succeed.
+pub async fn enable_key(client: &Client, key: &str) {
+    client
+        .enable_key()
+        .key_id(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("EnableKey {key}: {e:?}"));
+}
+
+/// Schedules the deletion of `key` in 7 days, the shortest window; it must succeed.
+pub async fn schedule_deletion(client: &Client, key: &str) {
+    client
+        .schedule_key_deletion()
+        .key_id(key)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("ScheduleKeyDeletion {key}: {e:?}"));
+}
+
+/// Sends Encrypt of `plaintext` under `key`, without encryption context.
+pub async fn try_encrypt(
+    client: &Client,
+    key: &str,
+    plaintext: impl Into<Vec<u8>>,
+) -> Result<EncryptOutput, SdkError<EncryptError, HttpResponse>> {
+    client
+        .encrypt()
+        .key_id(key)
+        .plaintext(Blob::new(plaintext))
+        .send()
+        .await
+}
+
+/// The ciphertext of `plaintext` under `key`, without encryption context.
+pub async fn encrypt(client: &Client, key: &str, plaintext: impl Into<Vec<u8>>) -> Blob {
+    try_encrypt(client, key, plaintext)
+        .await
+        .expect("Encrypt")
+        .ciphertext_blob
+        .expect("CiphertextBlob")
+}
+
+/// Sends Decrypt of `blob`, without key id or encryption context.
+pub async fn try_decrypt(
+    client: &Client,
+    blob: Blob,
+) -> Result<DecryptOutput, SdkError<DecryptError, HttpResponse>> {
+    client.decrypt().ciphertext_blob(blob).send().await
+}
+
+/// The plaintext of `blob` (made without encryption context).
+pub async fn decrypt(client: &Client, blob: Blob) -> Vec<u8> {
+    let out = try_decrypt(client, blob).await.expect("Decrypt");
+    out.plaintext().expect("Plaintext").as_ref().to_vec()
+}
+
+/// An encryption context from (key, value) pairs.
+pub fn context(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// A tag `key` = `value`.
+pub fn tag(key: &str, value: &str) -> Tag {
+    Tag::builder()
+        .tag_key(key)
+        .tag_value(value)
+        .build()
+        .expect("tag")
+}
+
+/// The system clock, in seconds since the epoch.
+pub fn now_seconds() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    i64::try_from(since.as_secs()).expect("seconds")
+}
+
+/// Opens the daemon's token in this process and logs in as the user. Sets `SOFTHSM2_CONF`,
+/// which a PKCS#11 module reads once per process: for a binary that holds a single test.
+pub fn open_token(daemon: &Daemon) -> (Pkcs11, Session) {
+    std::env::set_var("SOFTHSM2_CONF", daemon.softhsm_conf());
+    let ctx = Pkcs11::new(MODULE).expect("load module");
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .expect("initialize");
+    let slot = ctx.get_slots_with_token().expect("slots")[0];
+    let session = ctx.open_rw_session(slot).expect("session");
+    session
+        .login(UserType::User, Some(&AuthPin::from(USER_PIN)))
+        .expect("login");
+    (ctx, session)
+}
+
+/// The sidecar database and its write-ahead log, as bytes on disk (stop the daemon first).
+pub fn sidecar_bytes(daemon: &Daemon) -> Vec<u8> {
+    let mut bytes = std::fs::read(daemon.db_path()).expect("db");
+    bytes.extend(std::fs::read(daemon.db_path().with_extension("sqlite3-wal")).unwrap_or_default());
+    bytes
+}
+
+/// Whether `needle` occurs anywhere in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
