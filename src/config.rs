@@ -58,6 +58,49 @@ pub struct DevSettings {
 pub struct ServerSettings {
     /// Socket address; loopback by default because requests are not yet authenticated.
     pub listen: SocketAddr,
+    /// HTTPS instead of plain HTTP when present.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
+    /// Allows plain HTTP on an address other than loopback, where anyone on the network
+    /// could read and alter requests; off unless set explicitly.
+    #[serde(default)]
+    pub allow_plaintext: bool,
+    /// Connections served at once; one more gets HTTP 503 and is closed, so memory and file
+    /// descriptors stay bounded under a flood.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (counted from the connection's start,
+    /// or from the first byte of a later request) and to finish the TLS handshake; bounds
+    /// slow clients that would otherwise hold a connection.
+    #[serde(default = "default_header_timeout_seconds")]
+    pub header_timeout_seconds: u64,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed.
+    #[serde(default = "default_idle_timeout_seconds")]
+    pub idle_timeout_seconds: u64,
+}
+
+fn default_max_connections() -> usize {
+    1024
+}
+
+fn default_header_timeout_seconds() -> u64 {
+    10
+}
+
+fn default_idle_timeout_seconds() -> u64 {
+    60
+}
+
+/// TLS for the listener: PEM files read once at start-up.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TlsSettings {
+    /// The server's certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// The private key of the leaf certificate (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
+    /// CA certificates that client certificates must chain to; when set, every client must
+    /// present one (mutual TLS).
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Identity of this KMS "region".
@@ -67,6 +110,10 @@ pub struct AwsSettings {
     pub region: String,
     /// Twelve-digit account id used in ARNs.
     pub account_id: String,
+    /// Principals the account's IAM side allows every KMS action: they may create and list
+    /// keys, and the default key policy (account root) lets them use every key.
+    #[serde(default)]
+    pub admin_principals: Vec<String>,
 }
 
 /// One access key. The secret is kept out of `Debug` output.
@@ -74,10 +121,57 @@ pub struct AwsSettings {
 pub struct Credential {
     /// The access key id clients sign with.
     pub access_key_id: String,
-    /// The secret; only the documented dev pair is ever written inline.
-    pub secret_access_key: String,
-    /// The IAM-style principal ARN this key acts as.
+    /// The secret inline; only for the documented dev pair.
+    pub secret_access_key: Option<String>,
+    /// Name of an environment variable holding the secret.
+    pub secret_access_key_env: Option<String>,
+    /// Path of a file holding the secret (trailing newline ignored).
+    pub secret_access_key_file: Option<PathBuf>,
+    /// The IAM-style principal ARN this key acts as, `arn:aws:iam::<account>:...`.
     pub principal: String,
+}
+
+impl Credential {
+    /// The secret, from the environment, a file, or inline, in that order.
+    pub fn secret(&self) -> Result<Zeroizing<String>, SettingsError> {
+        let name = &self.access_key_id;
+        read_secret(
+            self.secret_access_key_env.as_deref(),
+            self.secret_access_key_file.as_deref(),
+            self.secret_access_key.as_deref(),
+        )
+        .ok_or_else(|| {
+            SettingsError::Secret(format!(
+                "no secret for access key {name}: set secret_access_key_env or secret_access_key_file"
+            ))
+        })?
+    }
+
+    /// The account id in the principal ARN.
+    pub fn account(&self) -> Option<&str> {
+        let account = self.principal.strip_prefix("arn:aws:iam::")?.split(':').next()?;
+        (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
+    }
+}
+
+/// A secret from an environment variable, else a file, else an inline value; `None` when
+/// none is configured.
+fn read_secret(
+    env: Option<&str>,
+    file: Option<&Path>,
+    inline: Option<&str>,
+) -> Option<Result<Zeroizing<String>, SettingsError>> {
+    if let Some(value) = env.and_then(|var| std::env::var(var).ok()) {
+        return Some(Ok(Zeroizing::new(value)));
+    }
+    if let Some(path) = file {
+        return Some(
+            std::fs::read_to_string(path)
+                .map(|text| Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()))
+                .map_err(|e| SettingsError::Secret(format!("{}: {e}", path.display()))),
+        );
+    }
+    inline.map(|value| Ok(Zeroizing::new(value.to_owned())))
 }
 
 impl std::fmt::Debug for Credential {
@@ -139,9 +233,9 @@ pub enum SettingsError {
     /// The settings are well-formed but unusable.
     #[error("invalid settings: {0}")]
     Rejected(String),
-    /// The user PIN could not be read.
-    #[error("cannot read the user PIN: {0}")]
-    Pin(String),
+    /// A PIN or secret key could not be read.
+    #[error("cannot read a secret: {0}")]
+    Secret(String),
 }
 
 impl Settings {
@@ -162,6 +256,14 @@ impl Settings {
             return Err(SettingsError::Rejected(format!(
                 "aws.account_id must be 12 digits, got {account:?}"
             )));
+        }
+        for credential in &self.credentials {
+            if credential.account().is_none() {
+                return Err(SettingsError::Rejected(format!(
+                    "credentials: principal {:?} of {} is not arn:aws:iam::<12-digit account>:...",
+                    credential.principal, credential.access_key_id
+                )));
+            }
         }
         if self.hsm.token_label.is_none() && self.hsm.token_serial.is_none() {
             return Err(SettingsError::Rejected(
@@ -190,21 +292,11 @@ impl Settings {
 impl HsmSettings {
     /// Reads the user PIN from the environment variable or file named in settings.
     pub fn user_pin(&self) -> Result<Zeroizing<String>, SettingsError> {
-        if let Some(var) = &self.user_pin_env {
-            if let Ok(pin) = std::env::var(var) {
-                return Ok(Zeroizing::new(pin));
-            }
-        }
-        if let Some(path) = &self.user_pin_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| SettingsError::Pin(format!("{}: {e}", path.display())))?;
-            let text = Zeroizing::new(text);
-            return Ok(Zeroizing::new(
-                text.trim_end_matches(['\r', '\n']).to_owned(),
-            ));
-        }
-        Err(SettingsError::Pin(
-            "set hsm.user_pin_env (and that variable) or hsm.user_pin_file".into(),
-        ))
+        read_secret(self.user_pin_env.as_deref(), self.user_pin_file.as_deref(), None)
+            .ok_or_else(|| {
+                SettingsError::Secret(
+                    "set hsm.user_pin_env (and that variable) or hsm.user_pin_file".into(),
+                )
+            })?
     }
 }

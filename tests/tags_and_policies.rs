@@ -8,7 +8,8 @@ mod common;
 use aws_sdk_kms::types::Tag;
 use aws_sdk_kms::Client;
 use common::{
-    assert_error, at_least, at_most, disable_key, invalid, missing, new_key, schedule_deletion,
+    assert_error, at_least, at_most, disable_key, invalid, key_policy, missing, new_key,
+    schedule_deletion,
     tag, value_at_least, value_at_most, Daemon, ACCOUNT, UNKNOWN_ID, VALIDATION,
 };
 use serde_json::json;
@@ -362,7 +363,7 @@ async fn key_policies_are_stored_and_returned_as_given() {
     }
 
     // Kept byte for byte: spacing, order and line breaks.
-    let text = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [ {\"Sid\": \"café\", \"Effect\": \"Allow\",\n  \"Principal\": {\"AWS\": \"*\"}, \"Action\": \"kms:Encrypt\", \"Resource\": \"*\"} ]\n}";
+    let text = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [ {\"Sid\": \"café\", \"Effect\": \"Allow\",\n  \"Principal\": {\"AWS\": \"arn:aws:iam::111122223333:root\"}, \"Action\": \"kms:*\", \"Resource\": \"*\"} ]\n}";
     client
         .put_key_policy()
         .key_id(&key)
@@ -376,16 +377,16 @@ async fn key_policies_are_stored_and_returned_as_given() {
         .put_key_policy()
         .key_id(daemon.key_arn(&key))
         .policy_name("default")
-        .policy("{}")
+        .policy(key_policy("named"))
         .send()
         .await
         .expect("put by name and ARN");
-    assert_eq!(policy_of(&client, &key).await, "{}");
+    assert_eq!(policy_of(&client, &key).await, key_policy("named"));
 
-    let given = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    let given = key_policy("given");
     let created = client
         .create_key()
-        .policy(given)
+        .policy(&given)
         .send()
         .await
         .expect("create with policy");
@@ -395,14 +396,14 @@ async fn key_policies_are_stored_and_returned_as_given() {
     // Metadata: disabled keys and keys pending deletion take new policies too.
     disable_key(&client, &key).await;
     let put = |text: &str| client.put_key_policy().key_id(&key).policy(text).send();
-    put("{\"disabled\": true}")
+    put(&key_policy("disabled"))
         .await
         .expect("put on a disabled key");
     schedule_deletion(&client, &key).await;
-    put("{\"pending\": true}")
+    put(&key_policy("pending"))
         .await
         .expect("put on a key pending deletion");
-    assert_eq!(policy_of(&client, &key).await, "{\"pending\": true}");
+    assert_eq!(policy_of(&client, &key).await, key_policy("pending"));
 }
 
 #[tokio::test]
@@ -548,11 +549,11 @@ async fn tags_and_policies_survive_a_restart() {
         .send()
         .await
         .expect("untag");
-    let text = "{ \"Version\": \"2012-10-17\", \"Statement\": [] }";
+    let text = key_policy("kept");
     client
         .put_key_policy()
         .key_id(&key)
-        .policy(text)
+        .policy(&text)
         .send()
         .await
         .expect("put key policy");
@@ -561,5 +562,5 @@ async fn tags_and_policies_survive_a_restart() {
     let client = daemon.client();
     let (tags, _) = list_tags(&client, &key, None).await;
     assert_eq!(tags, pairs(&[("env", "prod"), ("team", "payments")]));
-    assert_eq!(policy_of(&client, &key).await, text);
+    assert_eq!(policy_of(&client, &key).await, text.as_str());
 }

@@ -51,6 +51,7 @@ fn wire(kind: ErrorKind) -> (&'static str, StatusCode) {
     const CLIENT: StatusCode = StatusCode::BAD_REQUEST;
     const FAULT: StatusCode = StatusCode::INTERNAL_SERVER_ERROR;
     match kind {
+        ErrorKind::AccessDenied => ("AccessDeniedException", CLIENT),
         ErrorKind::Validation => ("ValidationException", CLIENT),
         ErrorKind::NotFound => ("NotFoundException", CLIENT),
         ErrorKind::AlreadyExists => ("AlreadyExistsException", CLIENT),

@@ -7,6 +7,8 @@ use crate::store::StoreError;
 /// The AWS KMS exception a failure is reported as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// The caller may not do this: no policy or grant allows it, or one denies it.
+    AccessDenied,
     /// A request member is missing, malformed or out of range.
     Validation,
     /// The key, alias or other resource does not exist.

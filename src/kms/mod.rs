@@ -2,6 +2,7 @@
 //! operation that orchestrates the sidecar and the token.
 
 pub mod aliases;
+mod authorize;
 pub mod ciphertext;
 pub mod clock;
 mod create_key;
@@ -16,6 +17,7 @@ mod list_keys;
 pub mod model;
 pub mod paging;
 pub mod policies;
+pub mod policy_eval;
 mod rotation;
 pub mod rules;
 pub mod scheduler;
@@ -31,6 +33,7 @@ use zeroize::Zeroizing;
 use crate::hsm::Hsm;
 use crate::store::Store;
 
+pub use authorize::{Action, Caller};
 pub use clock::Clock;
 pub use create_key::NewKey;
 pub use crypto::{DataKey, Decrypted, Encrypted, ReEncryptSide, ReEncrypted};

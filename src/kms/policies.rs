@@ -3,6 +3,7 @@
 
 use super::paging::{page, Page};
 use super::rules::Op;
+use super::policy_eval::Policy;
 use super::{ErrorKind, Kms, KmsError};
 
 /// The name of a key's only policy.
@@ -47,13 +48,19 @@ impl Kms {
 
 /// A key policy must be a JSON object; it is stored as given.
 pub(super) fn check_policy(text: String) -> Result<String, KmsError> {
+    let malformed = |message: String| KmsError::new(ErrorKind::MalformedPolicyDocument, message);
     match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(serde_json::Value::Object(_)) => Ok(text),
-        _ => Err(KmsError::new(
-            ErrorKind::MalformedPolicyDocument,
-            "The new key policy is not a valid JSON policy document.",
-        )),
+        Ok(serde_json::Value::Object(_)) => {}
+        _ => {
+            return Err(malformed(
+                "The new key policy is not a valid JSON policy document.".into(),
+            ))
+        }
     }
+    // Only what hsmkms can evaluate faithfully is stored: a condition it ignored would
+    // widen access.
+    Policy::parse(&text).map_err(|e| malformed(e.0))?;
+    Ok(text)
 }
 
 fn only_default(policy_name: &str) -> Result<(), KmsError> {

@@ -504,3 +504,75 @@ pub fn sidecar_bytes(daemon: &Daemon) -> Vec<u8> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Fixture for the listener's settings: the generated config puts `[server]` first, and TOML
+/// forbids repeating a table, so server settings go into that table rather than after it.
+impl Daemon {
+    /// A fresh token and database, and a daemon with `lines` (TOML `key = value` lines)
+    /// added to its `[server]` table.
+    pub fn start_with_server_settings(lines: &str) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        init_token(dir.path());
+        add_server_settings(dir.path(), lines);
+        let (child, endpoint) = spawn(dir.path(), &[]);
+        Daemon {
+            dir,
+            child,
+            endpoint,
+            env: Vec::new(),
+        }
+    }
+}
+
+/// Adds `lines` to the `[server]` table of the config that `init_token` wrote under `dir`.
+pub fn add_server_settings(dir: &Path, lines: &str) {
+    let config = dir.join("hsmkms.toml");
+    let settings = std::fs::read_to_string(&config).expect("config");
+    assert!(
+        settings.contains("[server]\n"),
+        "no [server] table: {settings}"
+    );
+    let settings = settings.replacen("[server]\n", &format!("[server]\n{lines}\n"), 1);
+    std::fs::write(&config, settings).expect("config");
+}
+
+/// Starts the daemon on a fresh token with `lines` added to `[server]` and `env` set,
+/// expecting it to refuse to start: its exit status and its log.
+pub fn start_refused(lines: &str, env: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    init_token(dir.path());
+    add_server_settings(dir.path(), lines);
+    let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hsmkms"))
+        .arg("--config")
+        .arg(dir.path().join("hsmkms.toml"))
+        .env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("spawn hsmkms");
+    // The first line is the banner if the daemon started, or nothing once it has exited.
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut banner = String::new();
+    stdout.read_line(&mut banner).expect("read stdout");
+    if !banner.is_empty() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the daemon started: {banner}");
+    }
+    let status = child.wait().expect("wait");
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap_or_default();
+    (status, log)
+}
+
+/// A valid key policy that keeps the account's IAM side (the admin principals) in charge
+/// of the key; `sid` tells versions apart.
+pub fn key_policy(sid: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{sid}","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
+    )
+}

@@ -1,0 +1,189 @@
+//! Who is calling: SigV4 verification of every request against the configured access keys,
+//! with AWS's error types. Derived signing keys are cached per access key and date.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use hyper::http::request::Parts;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::sigv4::{self, Authorization, Received};
+use super::ApiError;
+use crate::kms::Caller;
+
+/// The most a request's X-Amz-Date may differ from our clock, as in AWS.
+const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
+/// The service name in credential scopes.
+const SERVICE: &str = "kms";
+/// Bound on cached signing keys (a few per access key and day are in use at once).
+const MAX_CACHED_KEYS: usize = 4096;
+
+/// One access key the daemon accepts.
+pub struct AccessKey {
+    /// The secret, held only to derive signing keys.
+    pub secret: Zeroizing<String>,
+    /// Who signs with it.
+    pub caller: Caller,
+}
+
+/// Verifies SigV4 signatures.
+pub struct Authenticator {
+    /// Region expected in credential scopes.
+    region: String,
+    /// Access key id to its secret and principal.
+    keys: HashMap<String, AccessKey>,
+    /// (access key id, scope date) to the derived signing key: four HMACs saved per request.
+    signing_keys: Mutex<HashMap<(String, String), Zeroizing<Vec<u8>>>>,
+}
+
+impl Authenticator {
+    /// An authenticator for `region` accepting `keys`.
+    pub fn new(region: String, keys: HashMap<String, AccessKey>) -> Authenticator {
+        Authenticator {
+            region,
+            keys,
+            signing_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The caller of a request whose signature verifies, or AWS's error for why not.
+    pub fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Caller, ApiError> {
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+        let Some(value) = header("authorization") else {
+            return Err(error("MissingAuthenticationTokenException", "Request is missing Authentication Token"));
+        };
+        let auth = Authorization::parse(value).map_err(|m| error("IncompleteSignatureException", &m.0))?;
+        if header("x-amz-security-token").is_some() {
+            return Err(unrecognized());
+        }
+        let amz_date = header("x-amz-date").ok_or_else(|| {
+            error(
+                "IncompleteSignatureException",
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+            )
+        })?;
+        let signed_at = sigv4::parse_amz_date(amz_date).ok_or_else(|| {
+            error("IncompleteSignatureException", &format!("X-Amz-Date '{amz_date}' is not in the form YYYYMMDDTHHMMSSZ."))
+        })?;
+        self.check_scope(&auth, amz_date)?;
+        let key = self.keys.get(&auth.access_key_id).ok_or_else(unrecognized)?;
+        check_skew(signed_at, now)?;
+        let received = Received {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            headers: auth
+                .signed_headers
+                .iter()
+                .map(|name| {
+                    let values = parts.headers.get_all(name.as_str()).iter();
+                    (name.as_str(), values.filter_map(|v| v.to_str().ok()).collect())
+                })
+                .collect(),
+            body,
+        };
+        let canonical = sigv4::canonical_request(&received);
+        let to_sign = sigv4::string_to_sign(amz_date, &auth.scope(), &canonical);
+        let signing_key = self.signing_key(&auth, key, signed_at);
+        let expected = aws_sigv4::sign::v4::calculate_signature(&*signing_key, to_sign.as_bytes());
+        if expected.as_bytes().ct_eq(auth.signature.as_bytes()).into() {
+            Ok(key.caller.clone())
+        } else {
+            tracing::debug!(access_key_id = %auth.access_key_id, "signature mismatch");
+            Err(error(
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+            ))
+        }
+    }
+
+    fn check_scope(&self, auth: &Authorization, amz_date: &str) -> Result<(), ApiError> {
+        let date = amz_date.get(..8).unwrap_or_default();
+        if auth.date != date {
+            return Err(error(
+                "InvalidSignatureException",
+                &format!(
+                    "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{date}', from '{amz_date}'.",
+                    auth.date
+                ),
+            ));
+        }
+        if auth.region != self.region {
+            return Err(error(
+                "InvalidSignatureException",
+                &format!("Credential should be scoped to a valid region, not '{}'.", auth.region),
+            ));
+        }
+        if auth.service != SERVICE {
+            return Err(error(
+                "InvalidSignatureException",
+                &format!("Credential should be scoped to correct service: '{SERVICE}'."),
+            ));
+        }
+        for required in ["host", "x-amz-date"] {
+            if !auth.signed_headers.iter().any(|h| h == required) {
+                return Err(error(
+                    "InvalidSignatureException",
+                    &format!("'{required}' must be a 'SignedHeader' in the AWS Authorization."),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn signing_key(&self, auth: &Authorization, key: &AccessKey, signed_at: SystemTime) -> Zeroizing<Vec<u8>> {
+        let mut cache = self.signing_keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = (auth.access_key_id.clone(), auth.date.clone());
+        if let Some(k) = cache.get(&id) {
+            return k.clone();
+        }
+        let derived = aws_sigv4::sign::v4::generate_signing_key(&key.secret, signed_at, &self.region, SERVICE);
+        let derived = Zeroizing::new(derived.as_ref().to_vec());
+        if cache.len() >= MAX_CACHED_KEYS {
+            cache.clear();
+        }
+        cache.insert(id, derived.clone());
+        derived
+    }
+}
+
+fn check_skew(signed_at: SystemTime, now: SystemTime) -> Result<(), ApiError> {
+    let fmt = sigv4::format_amz_date;
+    if signed_at + MAX_SKEW < now {
+        return Err(error(
+            "InvalidSignatureException",
+            &format!(
+                "Signature expired: {} is now earlier than {} ({} - 5 min.)",
+                fmt(signed_at),
+                fmt(now - MAX_SKEW),
+                fmt(now)
+            ),
+        ));
+    }
+    if signed_at > now + MAX_SKEW {
+        return Err(error(
+            "InvalidSignatureException",
+            &format!(
+                "Signature not yet current: {} is still later than {} ({} + 5 min.)",
+                fmt(signed_at),
+                fmt(now + MAX_SKEW),
+                fmt(now)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn unrecognized() -> ApiError {
+    error("UnrecognizedClientException", "The security token included in the request is invalid.")
+}
+
+fn error(type_name: &'static str, message: &str) -> ApiError {
+    ApiError {
+        type_name,
+        status: hyper::StatusCode::BAD_REQUEST,
+        message: message.to_owned(),
+    }
+}

@@ -1,0 +1,223 @@
+//! Authorization: the key policy decides, then grants; an explicit Deny wins. Operations on
+//! no key are IAM's to allow: the configured admin principals play that part.
+
+use std::sync::Arc;
+
+use super::ciphertext::{EncryptionContext, Envelope};
+use super::grants::{Constraint, Grant};
+use super::model::Key;
+use super::policy_eval::{Decision, Policy, Request};
+use super::{ErrorKind, Kms, KmsError};
+
+/// Who is calling, as authentication established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The caller's IAM ARN.
+    pub principal: String,
+    /// The caller's account.
+    pub account: String,
+    /// Whether the account's IAM side allows this caller every KMS action (config's
+    /// admin principals).
+    pub admin: bool,
+}
+
+/// What is being done, with the request facts that policy conditions and grant
+/// constraints look at.
+#[derive(Debug, Clone, Copy)]
+pub struct Action<'a> {
+    /// The operation's name, as in `kms:<name>` and in grant operations.
+    pub operation: &'static str,
+    /// The request's encryption context, for operations that take one.
+    pub context: Option<&'a EncryptionContext>,
+    /// CreateGrant's operations (`kms:GrantOperations`).
+    pub grant_operations: Option<&'a [String]>,
+}
+
+impl<'a> Action<'a> {
+    /// An action with no context.
+    pub fn plain(operation: &'static str) -> Action<'a> {
+        Action {
+            operation,
+            context: None,
+            grant_operations: None,
+        }
+    }
+
+    /// An action under an encryption context.
+    pub fn with_context(operation: &'static str, context: &'a EncryptionContext) -> Action<'a> {
+        Action {
+            operation,
+            context: Some(context),
+            grant_operations: None,
+        }
+    }
+}
+
+impl Kms {
+    /// An operation on no key (CreateKey, ListKeys, ...): only IAM-allowed callers.
+    pub fn authorize_account(&self, caller: &Caller, operation: &str) -> Result<(), KmsError> {
+        if caller.admin && caller.account == self.identity.account {
+            return Ok(());
+        }
+        Err(denied(
+            caller,
+            operation,
+            "*",
+            "because no identity-based policy allows the",
+        ))
+    }
+
+    /// `action` on the key `key_id` names (id, ARN or alias), by its policy, then grants.
+    /// An unknown key is NotFoundException first, as in AWS.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        action: Action<'_>,
+    ) -> Result<(), KmsError> {
+        let key = self.resolve(key_id)?;
+        self.authorize_key(caller, &key, action).await
+    }
+
+    /// Decrypt and ReEncrypt without a KeyId: the key named inside the ciphertext. A blob
+    /// we cannot parse is left to the operation, which refuses it without saying more.
+    pub async fn authorize_ciphertext(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        action: Action<'_>,
+    ) -> Result<(), KmsError> {
+        match Envelope::parse(blob).ok().and_then(|e| self.key(e.key_id)) {
+            Some(key) => self.authorize_key(caller, &key, action).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn authorize_key(
+        &self,
+        caller: &Caller,
+        key: &Arc<Key>,
+        action: Action<'_>,
+    ) -> Result<(), KmsError> {
+        let arn = self.arn(key);
+        let name = format!("kms:{}", action.operation);
+        let policy = Policy::parse(&key.policy).map_err(|e| KmsError::internal(e.0))?;
+        let request = Request {
+            principal: &caller.principal,
+            principal_account: &caller.account,
+            key_account: &self.identity.account,
+            iam_allows: caller.admin,
+            action: &name,
+            resource: &arn,
+            encryption_context: action.context,
+            grant_operations: action.grant_operations,
+            grant_is_for_aws_resource: action.grant_operations.map(|_| false),
+        };
+        match policy.evaluate(&request) {
+            Decision::Allow => Ok(()),
+            Decision::ExplicitDeny => Err(denied(
+                caller,
+                action.operation,
+                &arn,
+                "with an explicit deny in a resource-based policy",
+            )),
+            Decision::NotAllowed if self.granted(caller, key, action).await? => Ok(()),
+            Decision::NotAllowed => Err(denied(
+                caller,
+                action.operation,
+                &arn,
+                "because no resource-based policy allows the",
+            )),
+        }
+    }
+
+    /// Whether a grant on `key` lets `caller` do `action`.
+    async fn granted(&self, caller: &Caller, key: &Key, action: Action<'_>) -> Result<bool, KmsError> {
+        let id = key.id;
+        let grants = self.blocking(move |store| store.key_grants(id)).await?;
+        Ok(grants.iter().any(|g| grant_allows(g, caller, action)))
+    }
+}
+
+fn grant_allows(grant: &Grant, caller: &Caller, action: Action<'_>) -> bool {
+    let terms = &grant.terms;
+    if terms.grantee != caller.principal || !terms.operations.contains(&action.operation) {
+        return false;
+    }
+    let empty = EncryptionContext::new();
+    let context = action.context.unwrap_or(&empty);
+    match &terms.constraint {
+        None => true,
+        Some(Constraint::EncryptionContextEquals(pairs)) => pairs == context,
+        Some(Constraint::EncryptionContextSubset(pairs)) => {
+            pairs.iter().all(|(k, v)| context.get(k) == Some(v))
+        }
+    }
+}
+
+/// AWS's AccessDeniedException wording; `why` ends with "the" when the action follows.
+fn denied(caller: &Caller, operation: &str, resource: &str, why: &str) -> KmsError {
+    let action = format!("kms:{operation}");
+    let tail = if why.ends_with(" the") {
+        format!("{why} {action} action")
+    } else {
+        why.to_owned()
+    };
+    tracing::info!(principal = %caller.principal, %action, resource, "access denied");
+    KmsError::new(
+        ErrorKind::AccessDenied,
+        format!(
+            "User: {} is not authorized to perform: {action} on resource: {resource} {tail}",
+            caller.principal
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kms::grants::GrantTerms;
+    use uuid::Uuid;
+
+    fn grant(constraint: Option<Constraint>) -> Grant {
+        Grant {
+            id: "0".repeat(64),
+            key_id: Uuid::nil(),
+            terms: GrantTerms {
+                name: None,
+                grantee: "arn:aws:iam::111122223333:user/app".into(),
+                retiring: None,
+                operations: vec!["Encrypt", "Decrypt"],
+                constraint,
+            },
+            issuing_account: "arn:aws:iam::111122223333:root".into(),
+            created_at: 0,
+        }
+    }
+
+    fn app() -> Caller {
+        Caller {
+            principal: "arn:aws:iam::111122223333:user/app".into(),
+            account: "111122223333".into(),
+            admin: false,
+        }
+    }
+
+    #[test]
+    fn grants_allow_their_grantee_their_operations_within_their_constraint() {
+        let ctx: EncryptionContext = [("tenant".into(), "a".into()), ("x".into(), "y".into())].into();
+        let other: EncryptionContext = [("tenant".into(), "b".into())].into();
+        let subset: EncryptionContext = [("tenant".into(), "a".into())].into();
+        assert!(grant_allows(&grant(None), &app(), Action::with_context("Encrypt", &ctx)));
+        assert!(!grant_allows(&grant(None), &app(), Action::plain("DescribeKey")));
+        let mut stranger = app();
+        stranger.principal = "arn:aws:iam::111122223333:user/other".into();
+        assert!(!grant_allows(&grant(None), &stranger, Action::plain("Encrypt")));
+        let sub = grant(Some(Constraint::EncryptionContextSubset(subset.clone())));
+        assert!(grant_allows(&sub, &app(), Action::with_context("Encrypt", &ctx)));
+        assert!(!grant_allows(&sub, &app(), Action::with_context("Encrypt", &other)));
+        let equals = grant(Some(Constraint::EncryptionContextEquals(subset.clone())));
+        assert!(!grant_allows(&equals, &app(), Action::with_context("Encrypt", &ctx)));
+        assert!(grant_allows(&equals, &app(), Action::with_context("Encrypt", &subset)));
+    }
+}
