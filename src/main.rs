@@ -41,11 +41,13 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let settings = hsmkms::config::Settings::load(&args.config)?;
+    let listen = args.listen.unwrap_or(settings.server.listen);
+    let transport = hsmkms::api::Transport::new(&settings.server, listen)?;
     let kms = hsmkms::open(&settings).await?;
-    let listener = TcpListener::bind(args.listen.unwrap_or(settings.server.listen)).await?;
-    let endpoint = format!("http://{}", listener.local_addr()?);
+    let listener = TcpListener::bind(listen).await?;
+    let endpoint = format!("{}://{}", transport.scheme(), listener.local_addr()?);
     print_banner(&endpoint, &settings);
-    hsmkms::api::serve(listener, kms, shutdown_signal()).await;
+    hsmkms::api::serve(listener, transport, kms, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

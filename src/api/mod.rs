@@ -11,6 +11,7 @@ mod lifecycle;
 mod policies;
 mod rotation;
 mod tags;
+mod transport;
 mod validate;
 mod wire;
 
@@ -23,15 +24,13 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
-use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
 pub use error::ApiError;
+pub use transport::{Transport, TransportError};
 
 use crate::kms::Kms;
 
@@ -42,37 +41,17 @@ const TARGET_PREFIX: &str = "TrentService.";
 const DEV_ADVANCE_CLOCK: &str = "HsmKmsDev.AdvanceClock";
 const JSON_1_1: &str = "application/x-amz-json-1.1";
 
-/// Serves connections from `listener` until `shutdown` completes, then lets open
-/// requests finish.
-pub async fn serve(listener: TcpListener, kms: Arc<Kms>, shutdown: impl Future<Output = ()>) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        // Small request/response pairs: do not wait for Nagle.
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-        let kms = kms.clone();
-        let service = service_fn(move |req| handle(kms.clone(), req));
-        let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
-    graceful.shutdown().await;
+/// Serves connections from `listener` as `transport` says (TLS, limits, timeouts) until
+/// `shutdown` completes, then lets open requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    transport: Transport,
+    kms: Arc<Kms>,
+    shutdown: impl Future<Output = ()>,
+) {
+    transport
+        .run(listener, move |req| handle(kms.clone(), req), shutdown)
+        .await;
 }
 
 /// One request: read, dispatch, answer. Never fails at the HTTP level.
