@@ -149,7 +149,11 @@ impl Credential {
 
     /// The account id in the principal ARN.
     pub fn account(&self) -> Option<&str> {
-        let account = self.principal.strip_prefix("arn:aws:iam::")?.split(':').next()?;
+        let account = self
+            .principal
+            .strip_prefix("arn:aws:iam::")?
+            .split(':')
+            .next()?;
         (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
     }
 }
@@ -292,11 +296,15 @@ impl Settings {
 impl HsmSettings {
     /// Reads the user PIN from the environment variable or file named in settings.
     pub fn user_pin(&self) -> Result<Zeroizing<String>, SettingsError> {
-        read_secret(self.user_pin_env.as_deref(), self.user_pin_file.as_deref(), None)
-            .ok_or_else(|| {
-                SettingsError::Secret(
-                    "set hsm.user_pin_env (and that variable) or hsm.user_pin_file".into(),
-                )
-            })?
+        read_secret(
+            self.user_pin_env.as_deref(),
+            self.user_pin_file.as_deref(),
+            None,
+        )
+        .ok_or_else(|| {
+            SettingsError::Secret(
+                "set hsm.user_pin_env (and that variable) or hsm.user_pin_file".into(),
+            )
+        })?
     }
 }

@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -47,7 +48,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(listen).await?;
     let endpoint = format!("{}://{}", transport.scheme(), listener.local_addr()?);
     print_banner(&endpoint, &settings);
-    hsmkms::api::serve(listener, transport, kms, shutdown_signal()).await;
+    let service = Arc::new(hsmkms::api::Service::new(kms, &settings)?);
+    hsmkms::api::serve(listener, transport, service, shutdown_signal()).await;
     tracing::info!("stopped");
     Ok(())
 }

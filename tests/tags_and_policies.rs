@@ -9,8 +9,7 @@ use aws_sdk_kms::types::Tag;
 use aws_sdk_kms::Client;
 use common::{
     assert_error, at_least, at_most, disable_key, invalid, key_policy, missing, new_key,
-    schedule_deletion,
-    tag, value_at_least, value_at_most, Daemon, ACCOUNT, UNKNOWN_ID, VALIDATION,
+    schedule_deletion, tag, value_at_least, value_at_most, Daemon, ACCOUNT, UNKNOWN_ID, VALIDATION,
 };
 use serde_json::json;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::handlers::{json, key_id, optional_key_id};
 use super::lifecycle::{empty, seconds};
 use super::validate::{page_size, pattern, required, str_len};
+use crate::kms::{Action, Caller};
 use crate::kms::{Kms, KmsError};
 
 /// ListAliases' page size when no Limit is given.
@@ -72,30 +73,55 @@ fn alias_name(value: Option<String>) -> Result<String, KmsError> {
 }
 
 /// CreateAlias.
-pub async fn create_alias(kms: &Kms, r: CreateAliasRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn create_alias(
+    kms: &Kms,
+    caller: &Caller,
+    r: CreateAliasRequest,
+) -> Result<Vec<u8>, KmsError> {
     let name = alias_name(r.alias_name)?;
     let target = key_id(r.target_key_id, "targetKeyId")?;
+    kms.authorize_account(caller, "CreateAlias")?;
+    kms.authorize(caller, &target, Action::plain("CreateAlias"))
+        .await?;
     kms.create_alias(&name, &target).await?;
     empty()
 }
 
 /// UpdateAlias.
-pub async fn update_alias(kms: &Kms, r: UpdateAliasRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn update_alias(
+    kms: &Kms,
+    caller: &Caller,
+    r: UpdateAliasRequest,
+) -> Result<Vec<u8>, KmsError> {
     let name = alias_name(r.alias_name)?;
     let target = key_id(r.target_key_id, "targetKeyId")?;
+    kms.authorize_account(caller, "UpdateAlias")?;
+    kms.authorize(caller, &target, Action::plain("UpdateAlias"))
+        .await?;
     kms.update_alias(&name, &target).await?;
     empty()
 }
 
 /// DeleteAlias.
-pub async fn delete_alias(kms: &Kms, r: DeleteAliasRequest) -> Result<Vec<u8>, KmsError> {
-    kms.delete_alias(&alias_name(r.alias_name)?).await?;
+pub async fn delete_alias(
+    kms: &Kms,
+    caller: &Caller,
+    r: DeleteAliasRequest,
+) -> Result<Vec<u8>, KmsError> {
+    let name = alias_name(r.alias_name)?;
+    kms.authorize_account(caller, "DeleteAlias")?;
+    kms.delete_alias(&name).await?;
     empty()
 }
 
 /// ListAliases: Limit 1..1000 as the model allows, at most 100 per page (default 50).
-pub async fn list_aliases(kms: &Kms, r: ListAliasesRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn list_aliases(
+    kms: &Kms,
+    caller: &Caller,
+    r: ListAliasesRequest,
+) -> Result<Vec<u8>, KmsError> {
     let id = optional_key_id(r.key_id, "keyId")?;
+    kms.authorize_account(caller, "ListAliases")?;
     let limit = page_size(r.limit, r.marker.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let page = kms
         .list_aliases(id.as_deref(), limit, r.marker.as_deref())

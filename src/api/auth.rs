@@ -52,9 +52,13 @@ impl Authenticator {
     pub fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Caller, ApiError> {
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let Some(value) = header("authorization") else {
-            return Err(error("MissingAuthenticationTokenException", "Request is missing Authentication Token"));
+            return Err(error(
+                "MissingAuthenticationTokenException",
+                "Request is missing Authentication Token",
+            ));
         };
-        let auth = Authorization::parse(value).map_err(|m| error("IncompleteSignatureException", &m.0))?;
+        let auth =
+            Authorization::parse(value).map_err(|m| error("IncompleteSignatureException", &m.0))?;
         if header("x-amz-security-token").is_some() {
             return Err(unrecognized());
         }
@@ -65,10 +69,16 @@ impl Authenticator {
             )
         })?;
         let signed_at = sigv4::parse_amz_date(amz_date).ok_or_else(|| {
-            error("IncompleteSignatureException", &format!("X-Amz-Date '{amz_date}' is not in the form YYYYMMDDTHHMMSSZ."))
+            error(
+                "IncompleteSignatureException",
+                &format!("X-Amz-Date '{amz_date}' is not in the form YYYYMMDDTHHMMSSZ."),
+            )
         })?;
         self.check_scope(&auth, amz_date)?;
-        let key = self.keys.get(&auth.access_key_id).ok_or_else(unrecognized)?;
+        let key = self
+            .keys
+            .get(&auth.access_key_id)
+            .ok_or_else(unrecognized)?;
         check_skew(signed_at, now)?;
         let received = Received {
             method: parts.method.as_str(),
@@ -79,7 +89,10 @@ impl Authenticator {
                 .iter()
                 .map(|name| {
                     let values = parts.headers.get_all(name.as_str()).iter();
-                    (name.as_str(), values.filter_map(|v| v.to_str().ok()).collect())
+                    (
+                        name.as_str(),
+                        values.filter_map(|v| v.to_str().ok()).collect(),
+                    )
                 })
                 .collect(),
             body,
@@ -113,7 +126,10 @@ impl Authenticator {
         if auth.region != self.region {
             return Err(error(
                 "InvalidSignatureException",
-                &format!("Credential should be scoped to a valid region, not '{}'.", auth.region),
+                &format!(
+                    "Credential should be scoped to a valid region, not '{}'.",
+                    auth.region
+                ),
             ));
         }
         if auth.service != SERVICE {
@@ -133,13 +149,26 @@ impl Authenticator {
         Ok(())
     }
 
-    fn signing_key(&self, auth: &Authorization, key: &AccessKey, signed_at: SystemTime) -> Zeroizing<Vec<u8>> {
-        let mut cache = self.signing_keys.lock().unwrap_or_else(PoisonError::into_inner);
+    fn signing_key(
+        &self,
+        auth: &Authorization,
+        key: &AccessKey,
+        signed_at: SystemTime,
+    ) -> Zeroizing<Vec<u8>> {
+        let mut cache = self
+            .signing_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let id = (auth.access_key_id.clone(), auth.date.clone());
         if let Some(k) = cache.get(&id) {
             return k.clone();
         }
-        let derived = aws_sigv4::sign::v4::generate_signing_key(&key.secret, signed_at, &self.region, SERVICE);
+        let derived = aws_sigv4::sign::v4::generate_signing_key(
+            &key.secret,
+            signed_at,
+            &self.region,
+            SERVICE,
+        );
         let derived = Zeroizing::new(derived.as_ref().to_vec());
         if cache.len() >= MAX_CACHED_KEYS {
             cache.clear();
@@ -177,7 +206,10 @@ fn check_skew(signed_at: SystemTime, now: SystemTime) -> Result<(), ApiError> {
 }
 
 fn unrecognized() -> ApiError {
-    error("UnrecognizedClientException", "The security token included in the request is invalid.")
+    error(
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    )
 }
 
 fn error(type_name: &'static str, message: &str) -> ApiError {

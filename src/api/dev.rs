@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::handlers::json;
 use super::lifecycle::seconds;
 use super::validate::required;
+use crate::kms::Caller;
 use crate::kms::{Kms, KmsError};
 
 /// HsmKmsDev.AdvanceClock input.
@@ -22,7 +23,12 @@ pub struct AdvanceClockResponse {
 }
 
 /// Moves the clock forward, then runs whatever fell due, before answering.
-pub async fn advance_clock(kms: &Kms, r: AdvanceClockRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn advance_clock(
+    kms: &Kms,
+    caller: &Caller,
+    r: AdvanceClockRequest,
+) -> Result<Vec<u8>, KmsError> {
+    kms.authorize_account(caller, "AdvanceClock")?;
     let by = required(r.seconds, "seconds")?;
     let now = kms.advance_clock(by).await?;
     json(&AdvanceClockResponse { now: seconds(now) })

@@ -10,7 +10,7 @@ use crate::kms::grants::{
     grant_operation, Constraint, Grant, GrantRef, GrantTerms, NewGrant, GRANT_OPERATIONS,
 };
 use crate::kms::paging::Page;
-use crate::kms::{ErrorKind, Kms, KmsError};
+use crate::kms::{Action, Caller, ErrorKind, Kms, KmsError};
 
 /// ListGrants' and ListRetirableGrants' page size when no Limit is given.
 const DEFAULT_LIMIT: usize = 50;
@@ -209,7 +209,11 @@ fn grant_name(value: Option<String>) -> Result<Option<String>, KmsError> {
 }
 
 /// CreateGrant.
-pub async fn create_grant(kms: &Kms, r: CreateGrantRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn create_grant(
+    kms: &Kms,
+    caller: &Caller,
+    r: CreateGrantRequest,
+) -> Result<Vec<u8>, KmsError> {
     let key = key_id(r.key_id, "keyId")?;
     no_service_principal(r.grantee_service_principal.as_ref())?;
     no_service_principal(r.retiring_service_principal.as_ref())?;
@@ -219,6 +223,12 @@ pub async fn create_grant(kms: &Kms, r: CreateGrantRequest) -> Result<Vec<u8>, K
     let operations = grant_operations(r.operations)?;
     let constraint = grant_constraint(r.constraints)?;
     grant_tokens(r.grant_tokens.as_ref())?;
+    let names: Vec<String> = operations.iter().map(|op| op.to_string()).collect();
+    let action = Action {
+        grant_operations: Some(&names),
+        ..Action::plain("CreateGrant")
+    };
+    kms.authorize(caller, &key, action).await?;
     let terms = GrantTerms {
         name: grant_name(r.name)?,
         grantee,
@@ -240,8 +250,14 @@ pub async fn create_grant(kms: &Kms, r: CreateGrantRequest) -> Result<Vec<u8>, K
 }
 
 /// ListGrants.
-pub async fn list_grants(kms: &Kms, r: ListGrantsRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn list_grants(
+    kms: &Kms,
+    caller: &Caller,
+    r: ListGrantsRequest,
+) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("ListGrants"))
+        .await?;
     let limit = page_size(r.limit, r.marker.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let grant = grant_id(r.grant_id)?;
     let grantee = optional_principal(r.grantee_principal, "granteePrincipal")?;
@@ -261,8 +277,10 @@ pub async fn list_grants(kms: &Kms, r: ListGrantsRequest) -> Result<Vec<u8>, Kms
 /// ListRetirableGrants.
 pub async fn list_retirable_grants(
     kms: &Kms,
+    caller: &Caller,
     r: ListRetirableGrantsRequest,
 ) -> Result<Vec<u8>, KmsError> {
+    kms.authorize_account(caller, "ListRetirableGrants")?;
     let limit = page_size(r.limit, r.marker.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     no_service_principal(r.retiring_service_principal.as_ref())?;
     let retiring = required(r.retiring_principal, "retiringPrincipal")?;
@@ -274,7 +292,11 @@ pub async fn list_retirable_grants(
 }
 
 /// RetireGrant: by GrantToken, or by KeyId and GrantId.
-pub async fn retire_grant(kms: &Kms, r: RetireGrantRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn retire_grant(
+    kms: &Kms,
+    caller: &Caller,
+    r: RetireGrantRequest,
+) -> Result<Vec<u8>, KmsError> {
     if let Some(token) = &r.grant_token {
         str_len("grantToken", token, 1, 8192)?;
     }
@@ -294,14 +316,21 @@ pub async fn retire_grant(kms: &Kms, r: RetireGrantRequest) -> Result<Vec<u8>, K
             ))
         }
     };
-    kms.retire_grant(target, r.dry_run.unwrap_or(false)).await?;
+    kms.retire_grant(caller, target, r.dry_run.unwrap_or(false))
+        .await?;
     empty()
 }
 
 /// RevokeGrant.
-pub async fn revoke_grant(kms: &Kms, r: RevokeGrantRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn revoke_grant(
+    kms: &Kms,
+    caller: &Caller,
+    r: RevokeGrantRequest,
+) -> Result<Vec<u8>, KmsError> {
     let key = key_id(r.key_id, "keyId")?;
     let grant = required(grant_id(r.grant_id)?, "grantId")?;
+    kms.authorize(caller, &key, Action::plain("RevokeGrant"))
+        .await?;
     kms.revoke_grant(&key, &grant, r.dry_run.unwrap_or(false))
         .await?;
     empty()

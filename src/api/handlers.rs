@@ -9,6 +9,7 @@ use super::validate::{blob_len, one_of, parse_enum, range, required, required_se
 use super::wire::*;
 use crate::kms::model::{EncryptionAlgorithm, Key, KeySpec, KeyUsage, Origin};
 use crate::kms::rules::{KeyState, Op};
+use crate::kms::{Action, Caller};
 use crate::kms::{ErrorKind, Kms, KmsError, NewKey, ReEncryptSide};
 
 /// Every KeySpec the AWS model knows; we serve the ones `KeySpec::parse` accepts.
@@ -137,8 +138,13 @@ pub(super) fn metadata(kms: &Kms, key: &Key) -> KeyMetadata {
 }
 
 /// CreateKey.
-pub async fn create_key(kms: &Kms, r: CreateKeyRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn create_key(
+    kms: &Kms,
+    caller: &Caller,
+    r: CreateKeyRequest,
+) -> Result<Vec<u8>, KmsError> {
     let new = new_key(r)?;
+    kms.authorize_account(caller, "CreateKey")?;
     let key = kms.create_key(new).await?;
     json(&KeyMetadataResponse {
         key_metadata: metadata(kms, &key),
@@ -217,9 +223,15 @@ pub(super) fn tags(tags: Vec<Tag>) -> Result<Vec<(String, String)>, KmsError> {
 }
 
 /// DescribeKey.
-pub async fn describe_key(kms: &Kms, r: DescribeKeyRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn describe_key(
+    kms: &Kms,
+    caller: &Caller,
+    r: DescribeKeyRequest,
+) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
     grant_tokens(r.grant_tokens.as_ref())?;
+    kms.authorize(caller, &id, Action::plain("DescribeKey"))
+        .await?;
     let key = kms.describe_key(&id)?;
     json(&KeyMetadataResponse {
         key_metadata: metadata(kms, &key),
@@ -227,9 +239,14 @@ pub async fn describe_key(kms: &Kms, r: DescribeKeyRequest) -> Result<Vec<u8>, K
 }
 
 /// ListKeys.
-pub async fn list_keys(kms: &Kms, r: ListKeysRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn list_keys(
+    kms: &Kms,
+    caller: &Caller,
+    r: ListKeysRequest,
+) -> Result<Vec<u8>, KmsError> {
     let limit = r.limit.unwrap_or(100);
     range("limit", limit, 1, 1000)?;
+    kms.authorize_account(caller, "ListKeys")?;
     if let Some(marker) = &r.marker {
         str_len("marker", marker, 1, 1024)?;
     }
@@ -250,13 +267,15 @@ pub async fn list_keys(kms: &Kms, r: ListKeysRequest) -> Result<Vec<u8>, KmsErro
 }
 
 /// Encrypt.
-pub async fn encrypt(kms: &Kms, r: EncryptRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn encrypt(kms: &Kms, caller: &Caller, r: EncryptRequest) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
     let plaintext = required_secret(r.plaintext, "plaintext")?;
     blob_len("plaintext", &plaintext.0, 1, MAX_PLAINTEXT)?;
     grant_tokens(r.grant_tokens.as_ref())?;
     let alg = algorithm(r.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
     let context = r.encryption_context.unwrap_or_default();
+    kms.authorize(caller, &id, Action::with_context("Encrypt", &context))
+        .await?;
     let dry_run = r.dry_run.unwrap_or(false);
     let done = kms
         .encrypt(&id, plaintext.0, &context, alg, dry_run)
@@ -269,7 +288,7 @@ pub async fn encrypt(kms: &Kms, r: EncryptRequest) -> Result<Vec<u8>, KmsError> 
 }
 
 /// Decrypt.
-pub async fn decrypt(kms: &Kms, r: DecryptRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> Result<Vec<u8>, KmsError> {
     let blob = required(r.ciphertext_blob, "ciphertextBlob")?;
     blob_len("ciphertextBlob", &blob.0, 1, MAX_CIPHERTEXT)?;
     let id = optional_key_id(r.key_id, "keyId")?;
@@ -277,6 +296,11 @@ pub async fn decrypt(kms: &Kms, r: DecryptRequest) -> Result<Vec<u8>, KmsError> 
     let alg = algorithm(r.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
     no_recipient(r.recipient.as_ref())?;
     let context = r.encryption_context.unwrap_or_default();
+    let action = Action::with_context("Decrypt", &context);
+    match id.as_deref() {
+        Some(named) => kms.authorize(caller, named, action).await?,
+        None => kms.authorize_ciphertext(caller, &blob.0, action).await?,
+    }
     let dry_run = r.dry_run.unwrap_or(false);
     let done = kms
         .decrypt(&blob.0, id.as_deref(), &context, alg, dry_run)
@@ -290,7 +314,11 @@ pub async fn decrypt(kms: &Kms, r: DecryptRequest) -> Result<Vec<u8>, KmsError> 
 }
 
 /// ReEncrypt.
-pub async fn re_encrypt(kms: &Kms, r: ReEncryptRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn re_encrypt(
+    kms: &Kms,
+    caller: &Caller,
+    r: ReEncryptRequest,
+) -> Result<Vec<u8>, KmsError> {
     let blob = required(r.ciphertext_blob, "ciphertextBlob")?;
     blob_len("ciphertextBlob", &blob.0, 1, MAX_CIPHERTEXT)?;
     let source_id = optional_key_id(r.source_key_id, "sourceKeyId")?;
@@ -308,6 +336,13 @@ pub async fn re_encrypt(kms: &Kms, r: ReEncryptRequest) -> Result<Vec<u8>, KmsEr
         r.source_encryption_context.unwrap_or_default(),
         r.destination_encryption_context.unwrap_or_default(),
     );
+    let from = Action::with_context("ReEncryptFrom", &source_context);
+    match source_id.as_deref() {
+        Some(named) => kms.authorize(caller, named, from).await?,
+        None => kms.authorize_ciphertext(caller, &blob.0, from).await?,
+    }
+    let to = Action::with_context("ReEncryptTo", &destination_context);
+    kms.authorize(caller, &destination_id, to).await?;
     let source = ReEncryptSide {
         key_id: source_id.as_deref(),
         context: &source_context,
@@ -336,6 +371,7 @@ pub async fn re_encrypt(kms: &Kms, r: ReEncryptRequest) -> Result<Vec<u8>, KmsEr
 /// GenerateDataKey (`with_plaintext`) or GenerateDataKeyWithoutPlaintext.
 pub async fn generate_data_key(
     kms: &Kms,
+    caller: &Caller,
     r: GenerateDataKeyRequest,
     with_plaintext: bool,
 ) -> Result<Vec<u8>, KmsError> {
@@ -344,10 +380,15 @@ pub async fn generate_data_key(
     grant_tokens(r.grant_tokens.as_ref())?;
     no_recipient(r.recipient.as_ref())?;
     let context = r.encryption_context.unwrap_or_default();
-    let op = match with_plaintext {
-        true => Op::GenerateDataKey,
-        false => Op::GenerateDataKeyWithoutPlaintext,
+    let (op, name) = match with_plaintext {
+        true => (Op::GenerateDataKey, "GenerateDataKey"),
+        false => (
+            Op::GenerateDataKeyWithoutPlaintext,
+            "GenerateDataKeyWithoutPlaintext",
+        ),
     };
+    kms.authorize(caller, &id, Action::with_context(name, &context))
+        .await?;
     let dry_run = r.dry_run.unwrap_or(false);
     let done = kms
         .generate_data_key(&id, len, &context, op, dry_run)
@@ -379,7 +420,11 @@ fn data_key_len(number_of_bytes: Option<i64>, spec: Option<&str>) -> Result<usiz
 }
 
 /// GenerateRandom.
-pub async fn generate_random(kms: &Kms, r: GenerateRandomRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn generate_random(
+    kms: &Kms,
+    caller: &Caller,
+    r: GenerateRandomRequest,
+) -> Result<Vec<u8>, KmsError> {
     let Some(n) = r.number_of_bytes else {
         return Err(KmsError::new(
             ErrorKind::Validation,
@@ -389,6 +434,7 @@ pub async fn generate_random(kms: &Kms, r: GenerateRandomRequest) -> Result<Vec<
     range("numberOfBytes", n, 1, 1024)?;
     no_custom_key_store(r.custom_key_store_id.as_ref())?;
     no_recipient(r.recipient.as_ref())?;
+    kms.authorize_account(caller, "GenerateRandom")?;
     let bytes: Zeroizing<Vec<u8>> = kms.generate_random(usize::try_from(n).unwrap_or(0)).await?;
     json(&GenerateRandomResponse {
         plaintext: B64(&bytes),

@@ -8,6 +8,7 @@ use super::lifecycle::seconds;
 use super::validate::{blob_len, one_of, parse_enum, required, str_len};
 use super::wire::{Blob, B64};
 use crate::kms::model::{WrappingAlgorithm, WrappingKeySpec};
+use crate::kms::{Action, Caller};
 use crate::kms::{ErrorKind, ImportType, Kms, KmsError, MaterialImport};
 
 const AWS_WRAPPING_ALGORITHMS: &[&str] = &[
@@ -75,9 +76,12 @@ pub struct KeyMaterialResponse {
 /// GetParametersForImport.
 pub async fn get_parameters_for_import(
     kms: &Kms,
+    caller: &Caller,
     r: GetParametersForImportRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("GetParametersForImport"))
+        .await?;
     let algorithm = required(r.wrapping_algorithm, "wrappingAlgorithm")?;
     let spec = required(r.wrapping_key_spec, "wrappingKeySpec")?;
     one_of("wrappingKeySpec", &spec, AWS_WRAPPING_KEY_SPECS)?;
@@ -118,9 +122,12 @@ pub async fn get_parameters_for_import(
 /// ImportKeyMaterial.
 pub async fn import_key_material(
     kms: &Kms,
+    caller: &Caller,
     r: ImportKeyMaterialRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("ImportKeyMaterial"))
+        .await?;
     let token = required(r.import_token, "importToken")?;
     blob_len("importToken", &token.0, 1, 6144)?;
     let material = required(r.encrypted_key_material, "encryptedKeyMaterial")?;
@@ -163,9 +170,12 @@ pub async fn import_key_material(
 /// DeleteImportedKeyMaterial.
 pub async fn delete_imported_key_material(
     kms: &Kms,
+    caller: &Caller,
     r: DeleteImportedKeyMaterialRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("DeleteImportedKeyMaterial"))
+        .await?;
     let material = r.key_material_id.as_deref().map(material_id).transpose()?;
     let (key, material) = kms.delete_imported_key_material(&id, material).await?;
     json(&KeyMaterialResponse {

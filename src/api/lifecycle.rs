@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handlers::{json, key_id};
 use super::validate::{range, required, str_len};
+use crate::kms::{Action, Caller};
 use crate::kms::{ErrorKind, Kms, KmsError};
 
 /// Requests that name only a key.
@@ -57,23 +58,32 @@ pub fn seconds(millis: i64) -> f64 {
 }
 
 /// EnableKey.
-pub async fn enable_key(kms: &Kms, r: KeyIdRequest) -> Result<Vec<u8>, KmsError> {
-    kms.enable_key(&key_id(r.key_id, "keyId")?).await?;
+pub async fn enable_key(kms: &Kms, caller: &Caller, r: KeyIdRequest) -> Result<Vec<u8>, KmsError> {
+    let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("EnableKey"))
+        .await?;
+    kms.enable_key(&id).await?;
     empty()
 }
 
 /// DisableKey.
-pub async fn disable_key(kms: &Kms, r: KeyIdRequest) -> Result<Vec<u8>, KmsError> {
-    kms.disable_key(&key_id(r.key_id, "keyId")?).await?;
+pub async fn disable_key(kms: &Kms, caller: &Caller, r: KeyIdRequest) -> Result<Vec<u8>, KmsError> {
+    let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("DisableKey"))
+        .await?;
+    kms.disable_key(&id).await?;
     empty()
 }
 
 /// ScheduleKeyDeletion: PendingWindowInDays 7..30, default 30.
 pub async fn schedule_key_deletion(
     kms: &Kms,
+    caller: &Caller,
     r: ScheduleKeyDeletionRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("ScheduleKeyDeletion"))
+        .await?;
     let days = r.pending_window_in_days.unwrap_or(30);
     range("pendingWindowInDays", days, 1, 365)?;
     if !(7..=30).contains(&days) {
@@ -92,8 +102,15 @@ pub async fn schedule_key_deletion(
 }
 
 /// CancelKeyDeletion.
-pub async fn cancel_key_deletion(kms: &Kms, r: KeyIdRequest) -> Result<Vec<u8>, KmsError> {
-    let key = kms.cancel_key_deletion(&key_id(r.key_id, "keyId")?).await?;
+pub async fn cancel_key_deletion(
+    kms: &Kms,
+    caller: &Caller,
+    r: KeyIdRequest,
+) -> Result<Vec<u8>, KmsError> {
+    let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("CancelKeyDeletion"))
+        .await?;
+    let key = kms.cancel_key_deletion(&id).await?;
     json(&KeyIdResponse {
         key_id: kms.arn(&key),
     })
@@ -102,9 +119,12 @@ pub async fn cancel_key_deletion(kms: &Kms, r: KeyIdRequest) -> Result<Vec<u8>, 
 /// UpdateKeyDescription.
 pub async fn update_key_description(
     kms: &Kms,
+    caller: &Caller,
     r: UpdateKeyDescriptionRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("UpdateKeyDescription"))
+        .await?;
     let description = required(r.description, "description")?;
     str_len("description", &description, 0, 8192)?;
     kms.update_key_description(&id, description).await?;

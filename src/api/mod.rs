@@ -2,6 +2,7 @@
 //! TrentService.<Operation>`. No crypto and no SQL here.
 
 mod aliases;
+mod auth;
 mod dev;
 mod error;
 mod grants;
@@ -10,15 +11,17 @@ mod import;
 mod lifecycle;
 mod policies;
 mod rotation;
+mod sigv4;
 mod tags;
 mod transport;
 mod validate;
 mod wire;
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -32,7 +35,9 @@ use uuid::Uuid;
 pub use error::ApiError;
 pub use transport::{Transport, TransportError};
 
-use crate::kms::Kms;
+use crate::config::{Settings, SettingsError};
+use crate::kms::{Caller, Kms};
+use auth::{AccessKey, Authenticator};
 
 /// Largest request body accepted, in bytes (a 128 KiB key policy fits with room).
 const MAX_BODY: usize = 256 * 1024;
@@ -46,24 +51,64 @@ const JSON_1_1: &str = "application/x-amz-json-1.1";
 pub async fn serve(
     listener: TcpListener,
     transport: Transport,
-    kms: Arc<Kms>,
+    service: Arc<Service>,
     shutdown: impl Future<Output = ()>,
 ) {
     transport
-        .run(listener, move |req| handle(kms.clone(), req), shutdown)
+        .run(listener, move |req| handle(service.clone(), req), shutdown)
         .await;
 }
 
-/// One request: read, dispatch, answer. Never fails at the HTTP level.
-async fn handle(
+/// What answers requests: the authenticator in front of the key management service.
+pub struct Service {
+    /// The domain.
     kms: Arc<Kms>,
+    /// Checks every request's signature and names its caller.
+    auth: Authenticator,
+}
+
+impl Service {
+    /// A service accepting the access keys in `settings`.
+    pub fn new(kms: Arc<Kms>, settings: &Settings) -> Result<Service, SettingsError> {
+        let admins = &settings.aws.admin_principals;
+        let mut keys = HashMap::new();
+        for credential in &settings.credentials {
+            let caller = Caller {
+                principal: credential.principal.clone(),
+                account: credential.account().unwrap_or_default().to_owned(),
+                admin: admins.contains(&credential.principal),
+            };
+            let secret = credential.secret()?;
+            keys.insert(
+                credential.access_key_id.clone(),
+                AccessKey { secret, caller },
+            );
+        }
+        tracing::info!(
+            access_keys = keys.len(),
+            "requests must be SigV4-signed with a configured access key"
+        );
+        Ok(Service {
+            kms,
+            auth: Authenticator::new(settings.aws.region.clone(), keys),
+        })
+    }
+}
+
+/// One request: read, authenticate, dispatch, answer. Never fails at the HTTP level.
+async fn handle(
+    service: Arc<Service>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
     let request_id = Uuid::new_v4().to_string();
     let target = target(&req);
-    let result = match read_body(req).await {
-        Ok(body) => dispatch(&kms, target.as_deref(), &body).await,
+    let (parts, body) = req.into_parts();
+    let result = match read_body(body).await {
+        Ok(body) => match service.auth.verify(&parts, &body, SystemTime::now()) {
+            Ok(caller) => dispatch(&service.kms, &caller, target.as_deref(), &body).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let operation = target.as_deref().unwrap_or("-");
@@ -90,8 +135,8 @@ fn target(req: &Request<Incoming>) -> Option<String> {
     Some(value.to_owned())
 }
 
-async fn read_body(req: Request<Incoming>) -> Result<Bytes, ApiError> {
-    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::serialization(
             format!("The request body is larger than {MAX_BODY} bytes."),
@@ -122,9 +167,14 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-async fn dispatch(kms: &Kms, target: Option<&str>, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+async fn dispatch(
+    kms: &Kms,
+    caller: &Caller,
+    target: Option<&str>,
+    body: &[u8],
+) -> Result<Vec<u8>, ApiError> {
     if target == Some(DEV_ADVANCE_CLOCK) && kms.dev_operations() {
-        return dev::advance_clock(kms, parse(body)?)
+        return dev::advance_clock(kms, caller, parse(body)?)
             .await
             .map_err(ApiError::from);
     }
@@ -132,47 +182,53 @@ async fn dispatch(kms: &Kms, target: Option<&str>, body: &[u8]) -> Result<Vec<u8
         .and_then(|t| t.strip_prefix(TARGET_PREFIX))
         .ok_or_else(|| ApiError::unknown_operation(target.unwrap_or("")))?;
     let result = match operation {
-        "CreateKey" => handlers::create_key(kms, parse(body)?).await,
-        "DescribeKey" => handlers::describe_key(kms, parse(body)?).await,
-        "ListKeys" => handlers::list_keys(kms, parse(body)?).await,
-        "Encrypt" => handlers::encrypt(kms, parse(body)?).await,
-        "Decrypt" => handlers::decrypt(kms, parse(body)?).await,
-        "ReEncrypt" => handlers::re_encrypt(kms, parse(body)?).await,
-        "GenerateDataKey" => handlers::generate_data_key(kms, parse(body)?, true).await,
+        "CreateKey" => handlers::create_key(kms, caller, parse(body)?).await,
+        "DescribeKey" => handlers::describe_key(kms, caller, parse(body)?).await,
+        "ListKeys" => handlers::list_keys(kms, caller, parse(body)?).await,
+        "Encrypt" => handlers::encrypt(kms, caller, parse(body)?).await,
+        "Decrypt" => handlers::decrypt(kms, caller, parse(body)?).await,
+        "ReEncrypt" => handlers::re_encrypt(kms, caller, parse(body)?).await,
+        "GenerateDataKey" => handlers::generate_data_key(kms, caller, parse(body)?, true).await,
         "GenerateDataKeyWithoutPlaintext" => {
-            handlers::generate_data_key(kms, parse(body)?, false).await
+            handlers::generate_data_key(kms, caller, parse(body)?, false).await
         }
-        "GenerateRandom" => handlers::generate_random(kms, parse(body)?).await,
-        "EnableKey" => lifecycle::enable_key(kms, parse(body)?).await,
-        "DisableKey" => lifecycle::disable_key(kms, parse(body)?).await,
-        "ScheduleKeyDeletion" => lifecycle::schedule_key_deletion(kms, parse(body)?).await,
-        "CancelKeyDeletion" => lifecycle::cancel_key_deletion(kms, parse(body)?).await,
-        "UpdateKeyDescription" => lifecycle::update_key_description(kms, parse(body)?).await,
-        "EnableKeyRotation" => rotation::enable_key_rotation(kms, parse(body)?).await,
-        "DisableKeyRotation" => rotation::disable_key_rotation(kms, parse(body)?).await,
-        "GetKeyRotationStatus" => rotation::get_key_rotation_status(kms, parse(body)?).await,
-        "RotateKeyOnDemand" => rotation::rotate_key_on_demand(kms, parse(body)?).await,
-        "ListKeyRotations" => rotation::list_key_rotations(kms, parse(body)?).await,
-        "GetParametersForImport" => import::get_parameters_for_import(kms, parse(body)?).await,
-        "ImportKeyMaterial" => import::import_key_material(kms, parse(body)?).await,
+        "GenerateRandom" => handlers::generate_random(kms, caller, parse(body)?).await,
+        "EnableKey" => lifecycle::enable_key(kms, caller, parse(body)?).await,
+        "DisableKey" => lifecycle::disable_key(kms, caller, parse(body)?).await,
+        "ScheduleKeyDeletion" => lifecycle::schedule_key_deletion(kms, caller, parse(body)?).await,
+        "CancelKeyDeletion" => lifecycle::cancel_key_deletion(kms, caller, parse(body)?).await,
+        "UpdateKeyDescription" => {
+            lifecycle::update_key_description(kms, caller, parse(body)?).await
+        }
+        "EnableKeyRotation" => rotation::enable_key_rotation(kms, caller, parse(body)?).await,
+        "DisableKeyRotation" => rotation::disable_key_rotation(kms, caller, parse(body)?).await,
+        "GetKeyRotationStatus" => {
+            rotation::get_key_rotation_status(kms, caller, parse(body)?).await
+        }
+        "RotateKeyOnDemand" => rotation::rotate_key_on_demand(kms, caller, parse(body)?).await,
+        "ListKeyRotations" => rotation::list_key_rotations(kms, caller, parse(body)?).await,
+        "GetParametersForImport" => {
+            import::get_parameters_for_import(kms, caller, parse(body)?).await
+        }
+        "ImportKeyMaterial" => import::import_key_material(kms, caller, parse(body)?).await,
         "DeleteImportedKeyMaterial" => {
-            import::delete_imported_key_material(kms, parse(body)?).await
+            import::delete_imported_key_material(kms, caller, parse(body)?).await
         }
-        "CreateAlias" => aliases::create_alias(kms, parse(body)?).await,
-        "UpdateAlias" => aliases::update_alias(kms, parse(body)?).await,
-        "DeleteAlias" => aliases::delete_alias(kms, parse(body)?).await,
-        "ListAliases" => aliases::list_aliases(kms, parse(body)?).await,
-        "TagResource" => tags::tag_resource(kms, parse(body)?).await,
-        "UntagResource" => tags::untag_resource(kms, parse(body)?).await,
-        "ListResourceTags" => tags::list_resource_tags(kms, parse(body)?).await,
-        "GetKeyPolicy" => policies::get_key_policy(kms, parse(body)?).await,
-        "PutKeyPolicy" => policies::put_key_policy(kms, parse(body)?).await,
-        "ListKeyPolicies" => policies::list_key_policies(kms, parse(body)?).await,
-        "CreateGrant" => grants::create_grant(kms, parse(body)?).await,
-        "ListGrants" => grants::list_grants(kms, parse(body)?).await,
-        "ListRetirableGrants" => grants::list_retirable_grants(kms, parse(body)?).await,
-        "RetireGrant" => grants::retire_grant(kms, parse(body)?).await,
-        "RevokeGrant" => grants::revoke_grant(kms, parse(body)?).await,
+        "CreateAlias" => aliases::create_alias(kms, caller, parse(body)?).await,
+        "UpdateAlias" => aliases::update_alias(kms, caller, parse(body)?).await,
+        "DeleteAlias" => aliases::delete_alias(kms, caller, parse(body)?).await,
+        "ListAliases" => aliases::list_aliases(kms, caller, parse(body)?).await,
+        "TagResource" => tags::tag_resource(kms, caller, parse(body)?).await,
+        "UntagResource" => tags::untag_resource(kms, caller, parse(body)?).await,
+        "ListResourceTags" => tags::list_resource_tags(kms, caller, parse(body)?).await,
+        "GetKeyPolicy" => policies::get_key_policy(kms, caller, parse(body)?).await,
+        "PutKeyPolicy" => policies::put_key_policy(kms, caller, parse(body)?).await,
+        "ListKeyPolicies" => policies::list_key_policies(kms, caller, parse(body)?).await,
+        "CreateGrant" => grants::create_grant(kms, caller, parse(body)?).await,
+        "ListGrants" => grants::list_grants(kms, caller, parse(body)?).await,
+        "ListRetirableGrants" => grants::list_retirable_grants(kms, caller, parse(body)?).await,
+        "RetireGrant" => grants::retire_grant(kms, caller, parse(body)?).await,
+        "RevokeGrant" => grants::revoke_grant(kms, caller, parse(body)?).await,
         _ => return Err(ApiError::unknown_operation(target.unwrap_or(""))),
     };
     result.map_err(ApiError::from)

@@ -6,6 +6,7 @@ use super::handlers::{json, key_id};
 use super::lifecycle::empty;
 use super::validate::{page_size, pattern, required, str_len};
 use crate::kms::policies::DEFAULT_POLICY;
+use crate::kms::{Action, Caller};
 use crate::kms::{Kms, KmsError};
 
 /// ListKeyPolicies' page size when no Limit is given.
@@ -86,8 +87,14 @@ pub(super) fn policy(value: String) -> Result<String, KmsError> {
 }
 
 /// GetKeyPolicy.
-pub async fn get_key_policy(kms: &Kms, r: GetKeyPolicyRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn get_key_policy(
+    kms: &Kms,
+    caller: &Caller,
+    r: GetKeyPolicyRequest,
+) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("GetKeyPolicy"))
+        .await?;
     let name = policy_name(r.policy_name)?;
     let policy = kms.key_policy(&id, &name)?;
     json(&GetKeyPolicyResponse {
@@ -97,8 +104,14 @@ pub async fn get_key_policy(kms: &Kms, r: GetKeyPolicyRequest) -> Result<Vec<u8>
 }
 
 /// PutKeyPolicy.
-pub async fn put_key_policy(kms: &Kms, r: PutKeyPolicyRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn put_key_policy(
+    kms: &Kms,
+    caller: &Caller,
+    r: PutKeyPolicyRequest,
+) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("PutKeyPolicy"))
+        .await?;
     let name = policy_name(r.policy_name)?;
     let text = policy(required(r.policy, "policy")?)?;
     kms.put_key_policy(&id, &name, text).await?;
@@ -106,8 +119,14 @@ pub async fn put_key_policy(kms: &Kms, r: PutKeyPolicyRequest) -> Result<Vec<u8>
 }
 
 /// ListKeyPolicies.
-pub async fn list_key_policies(kms: &Kms, r: ListKeyPoliciesRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn list_key_policies(
+    kms: &Kms,
+    caller: &Caller,
+    r: ListKeyPoliciesRequest,
+) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("ListKeyPolicies"))
+        .await?;
     let limit = page_size(r.limit, r.marker.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let page = kms.list_key_policies(&id, limit, r.marker.as_deref())?;
     json(&ListKeyPoliciesResponse {

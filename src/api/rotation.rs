@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::handlers::{json, key_id};
 use super::lifecycle::{empty, seconds, KeyIdRequest, KeyIdResponse};
 use super::validate::{one_of, range, str_len};
+use crate::kms::{Action, Caller};
 use crate::kms::{Kms, KmsError, DEFAULT_PERIOD_DAYS};
 
 /// EnableKeyRotation input.
@@ -63,9 +64,12 @@ pub struct ListKeyRotationsResponse {
 /// EnableKeyRotation: RotationPeriodInDays 90..2560, default 365.
 pub async fn enable_key_rotation(
     kms: &Kms,
+    caller: &Caller,
     r: EnableKeyRotationRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("EnableKeyRotation"))
+        .await?;
     let period = r.rotation_period_in_days.unwrap_or(DEFAULT_PERIOD_DAYS);
     range("rotationPeriodInDays", period, 90, 2560)?;
     kms.enable_key_rotation(&id, period).await?;
@@ -73,15 +77,28 @@ pub async fn enable_key_rotation(
 }
 
 /// DisableKeyRotation.
-pub async fn disable_key_rotation(kms: &Kms, r: KeyIdRequest) -> Result<Vec<u8>, KmsError> {
-    kms.disable_key_rotation(&key_id(r.key_id, "keyId")?)
+pub async fn disable_key_rotation(
+    kms: &Kms,
+    caller: &Caller,
+    r: KeyIdRequest,
+) -> Result<Vec<u8>, KmsError> {
+    let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("DisableKeyRotation"))
         .await?;
+    kms.disable_key_rotation(&id).await?;
     empty()
 }
 
 /// GetKeyRotationStatus.
-pub async fn get_key_rotation_status(kms: &Kms, r: KeyIdRequest) -> Result<Vec<u8>, KmsError> {
-    let key = kms.key_rotation_status(&key_id(r.key_id, "keyId")?)?;
+pub async fn get_key_rotation_status(
+    kms: &Kms,
+    caller: &Caller,
+    r: KeyIdRequest,
+) -> Result<Vec<u8>, KmsError> {
+    let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("GetKeyRotationStatus"))
+        .await?;
+    let key = kms.key_rotation_status(&id)?;
     json(&GetKeyRotationStatusResponse {
         key_rotation_enabled: key.rotation.enabled,
         key_id: kms.arn(&key),
@@ -91,10 +108,15 @@ pub async fn get_key_rotation_status(kms: &Kms, r: KeyIdRequest) -> Result<Vec<u
 }
 
 /// RotateKeyOnDemand.
-pub async fn rotate_key_on_demand(kms: &Kms, r: KeyIdRequest) -> Result<Vec<u8>, KmsError> {
-    let key = kms
-        .rotate_key_on_demand(&key_id(r.key_id, "keyId")?)
+pub async fn rotate_key_on_demand(
+    kms: &Kms,
+    caller: &Caller,
+    r: KeyIdRequest,
+) -> Result<Vec<u8>, KmsError> {
+    let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("RotateKeyOnDemand"))
         .await?;
+    let key = kms.rotate_key_on_demand(&id).await?;
     json(&KeyIdResponse {
         key_id: kms.arn(&key),
     })
@@ -103,9 +125,12 @@ pub async fn rotate_key_on_demand(kms: &Kms, r: KeyIdRequest) -> Result<Vec<u8>,
 /// ListKeyRotations.
 pub async fn list_key_rotations(
     kms: &Kms,
+    caller: &Caller,
     r: ListKeyRotationsRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("ListKeyRotations"))
+        .await?;
     let limit = r.limit.unwrap_or(100);
     range("limit", limit, 1, 1000)?;
     if let Some(marker) = &r.marker {

@@ -36,7 +36,12 @@ impl Authorization {
         let rest = value
             .strip_prefix(ALGORITHM)
             .filter(|r| r.starts_with(' '))
-            .ok_or_else(|| Malformed(format!("Unsupported AWS 'algorithm': '{}'. Use {ALGORITHM}.", first_word(value))))?;
+            .ok_or_else(|| {
+                Malformed(format!(
+                    "Unsupported AWS 'algorithm': '{}'. Use {ALGORITHM}.",
+                    first_word(value)
+                ))
+            })?;
         let mut credential = None;
         let mut signed_headers = None;
         let mut signature = None;
@@ -45,10 +50,15 @@ impl Authorization {
                 Some(("Credential", v)) => credential = Some(v),
                 Some(("SignedHeaders", v)) => signed_headers = Some(v),
                 Some(("Signature", v)) => signature = Some(v),
-                _ => return Err(Malformed(format!("Authorization header has a malformed part '{part}'."))),
+                _ => {
+                    return Err(Malformed(format!(
+                        "Authorization header has a malformed part '{part}'."
+                    )))
+                }
             }
         }
-        let missing = |name: &str| Malformed(format!("Authorization header requires '{name}' parameter."));
+        let missing =
+            |name: &str| Malformed(format!("Authorization header requires '{name}' parameter."));
         let credential = credential.ok_or_else(|| missing("Credential"))?;
         let signed_headers = signed_headers.ok_or_else(|| missing("SignedHeaders"))?;
         let signature = signature.ok_or_else(|| missing("Signature"))?;
@@ -70,7 +80,10 @@ impl Authorization {
 
     /// `date/region/service/aws4_request`.
     pub fn scope(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 }
 
@@ -131,7 +144,10 @@ fn canonical_path(path: &str) -> String {
     if path.is_empty() {
         return "/".to_owned();
     }
-    path.split('/').map(uri_encode).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(uri_encode)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Parameters sorted by encoded name, then value; each encoded once.
@@ -141,7 +157,10 @@ fn canonical_query(query: &str) -> String {
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (uri_encode(&percent_decode(k)), uri_encode(&percent_decode(v)))
+            (
+                uri_encode(&percent_decode(k)),
+                uri_encode(&percent_decode(v)),
+            )
         })
         .collect();
     pairs.sort();
@@ -170,8 +189,13 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex_pair = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex_pair.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+        let hex_pair = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (
+            bytes[i],
+            hex_pair.and_then(|h| u8::from_str_radix(h, 16).ok()),
+        ) {
             (b'%', Some(byte)) => {
                 out.push(byte);
                 i += 3;
@@ -207,7 +231,12 @@ pub fn parse_amz_date(text: &str) -> Option<SystemTime> {
     let num = |range: std::ops::Range<usize>| -> Option<i64> { text.get(range)?.parse().ok() };
     let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
     let (hour, minute, second) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
@@ -216,11 +245,19 @@ pub fn parse_amz_date(text: &str) -> Option<SystemTime> {
 
 /// Formats a time as `YYYYMMDDTHHMMSSZ`.
 pub fn format_amz_date(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let secs = i64::try_from(secs).unwrap_or(0);
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
 }
 
 // Howard Hinnant's days-from-civil and its inverse (proleptic Gregorian calendar).
@@ -259,7 +296,13 @@ mod tests {
         headers.extend(extra.iter().map(|(n, v)| (*n, vec![*v])));
         headers.push(("x-amz-date", vec![DATE]));
         headers.sort();
-        let creq = canonical_request(&Received { method, path, query, headers, body: b"" });
+        let creq = canonical_request(&Received {
+            method,
+            path,
+            query,
+            headers,
+            body: b"",
+        });
         let sts = string_to_sign(DATE, SCOPE, &creq);
         let time = parse_amz_date(DATE).unwrap();
         let key = aws_sigv4::sign::v4::generate_signing_key(SECRET, time, "us-east-1", "service");
@@ -269,10 +312,35 @@ mod tests {
     #[test]
     fn published_test_suite_vectors() {
         let cases = [
-            ("get-vanilla", "GET", "/", None, "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
-            ("post-vanilla", "POST", "/", None, "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
-            ("get-vanilla-query-order-key-case", "GET", "/", Some("Param2=value2&Param1=value1"), "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
-            ("get-utf8", "GET", "/%E1%88%B4", None, "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85"),
+            (
+                "get-vanilla",
+                "GET",
+                "/",
+                None,
+                "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31",
+            ),
+            (
+                "post-vanilla",
+                "POST",
+                "/",
+                None,
+                "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b",
+            ),
+            (
+                "get-vanilla-query-order-key-case",
+                "GET",
+                "/",
+                Some("Param2=value2&Param1=value1"),
+                "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500",
+            ),
+            // The suite's request line carries the raw UTF-8 path.
+            (
+                "get-utf8",
+                "GET",
+                "/\u{1234}",
+                None,
+                "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85",
+            ),
         ];
         for (name, method, path, query, expected) in cases {
             assert_eq!(signature(method, path, query, &[]), expected, "{name}");
@@ -281,8 +349,17 @@ mod tests {
 
     #[test]
     fn get_vanilla_intermediate_forms() {
-        let headers = vec![("host", vec!["example.amazonaws.com"]), ("x-amz-date", vec![DATE])];
-        let creq = canonical_request(&Received { method: "GET", path: "/", query: None, headers, body: b"" });
+        let headers = vec![
+            ("host", vec!["example.amazonaws.com"]),
+            ("x-amz-date", vec![DATE]),
+        ];
+        let creq = canonical_request(&Received {
+            method: "GET",
+            path: "/",
+            query: None,
+            headers,
+            body: b"",
+        });
         assert_eq!(
             creq,
             "GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -297,7 +374,10 @@ mod tests {
     fn derived_signing_key_matches_the_documented_example() {
         let time = parse_amz_date("20120215T000000Z").unwrap();
         let key = aws_sigv4::sign::v4::generate_signing_key(SECRET, time, "us-east-1", "iam");
-        assert_eq!(hex(key.as_ref()), "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+        assert_eq!(
+            hex(key.as_ref()),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
     }
 
     #[test]
@@ -320,10 +400,20 @@ mod tests {
 
     #[test]
     fn dates_round_trip() {
-        for text in ["20150830T123600Z", "20000229T000000Z", "19700101T000000Z", "20991231T235959Z"] {
+        for text in [
+            "20150830T123600Z",
+            "20000229T000000Z",
+            "19700101T000000Z",
+            "20991231T235959Z",
+        ] {
             assert_eq!(format_amz_date(parse_amz_date(text).unwrap()), text);
         }
-        for bad in ["2015-08-30T12:36:00Z", "20151330T000000Z", "20150830T123600", ""] {
+        for bad in [
+            "2015-08-30T12:36:00Z",
+            "20151330T000000Z",
+            "20150830T123600",
+            "",
+        ] {
             assert!(parse_amz_date(bad).is_none(), "{bad}");
         }
     }

@@ -6,6 +6,7 @@ use super::handlers::{json, key_id, tags};
 use super::lifecycle::empty;
 use super::validate::{page_size, required, str_len};
 use super::wire::Tag;
+use crate::kms::{Action, Caller};
 use crate::kms::{Kms, KmsError};
 
 /// ListResourceTags' largest page, and its size when no Limit is given.
@@ -47,16 +48,28 @@ pub struct ListResourceTagsResponse {
 }
 
 /// TagResource.
-pub async fn tag_resource(kms: &Kms, r: TagResourceRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn tag_resource(
+    kms: &Kms,
+    caller: &Caller,
+    r: TagResourceRequest,
+) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("TagResource"))
+        .await?;
     let tags = tags(required(r.tags, "tags")?)?;
     kms.tag_resource(&id, tags).await?;
     empty()
 }
 
 /// UntagResource.
-pub async fn untag_resource(kms: &Kms, r: UntagResourceRequest) -> Result<Vec<u8>, KmsError> {
+pub async fn untag_resource(
+    kms: &Kms,
+    caller: &Caller,
+    r: UntagResourceRequest,
+) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("UntagResource"))
+        .await?;
     let tag_keys = required(r.tag_keys, "tagKeys")?;
     for (i, k) in tag_keys.iter().enumerate() {
         str_len(&format!("tagKeys.{}.member", i + 1), k, 1, 128)?;
@@ -68,9 +81,12 @@ pub async fn untag_resource(kms: &Kms, r: UntagResourceRequest) -> Result<Vec<u8
 /// ListResourceTags: Limit 1..1000 as the model allows, at most 50 per page (the default).
 pub async fn list_resource_tags(
     kms: &Kms,
+    caller: &Caller,
     r: ListResourceTagsRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
+    kms.authorize(caller, &id, Action::plain("ListResourceTags"))
+        .await?;
     let limit = page_size(r.limit, r.marker.as_deref(), MAX_LIMIT, MAX_LIMIT)?;
     let page = kms
         .list_resource_tags(&id, limit, r.marker.as_deref())

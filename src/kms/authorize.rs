@@ -9,6 +9,18 @@ use super::model::Key;
 use super::policy_eval::{Decision, Policy, Request};
 use super::{ErrorKind, Kms, KmsError};
 
+/// Operations whose KeyId may be an alias name or alias ARN; the others take a key id or
+/// key ARN only.
+const ALIAS_OPERATIONS: &[&str] = &[
+    "DescribeKey",
+    "Encrypt",
+    "Decrypt",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+];
+
 /// Who is calling, as authentication established.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -67,15 +79,19 @@ impl Kms {
         ))
     }
 
-    /// `action` on the key `key_id` names (id, ARN or alias), by its policy, then grants.
-    /// An unknown key is NotFoundException first, as in AWS.
+    /// `action` on the key `key_id` names, by its policy, then grants. The key is found as
+    /// the operation finds it (aliases only where AWS takes them), so an unknown key is
+    /// NotFoundException, or an alias InvalidArnException, before any access decision.
     pub async fn authorize(
         &self,
         caller: &Caller,
         key_id: &str,
         action: Action<'_>,
     ) -> Result<(), KmsError> {
-        let key = self.resolve(key_id)?;
+        let key = match ALIAS_OPERATIONS.contains(&action.operation) {
+            true => self.resolve(key_id)?,
+            false => self.resolve_by_id(key_id)?,
+        };
         self.authorize_key(caller, &key, action).await
     }
 
@@ -93,7 +109,7 @@ impl Kms {
         }
     }
 
-    async fn authorize_key(
+    pub(super) async fn authorize_key(
         &self,
         caller: &Caller,
         key: &Arc<Key>,
@@ -132,7 +148,12 @@ impl Kms {
     }
 
     /// Whether a grant on `key` lets `caller` do `action`.
-    async fn granted(&self, caller: &Caller, key: &Key, action: Action<'_>) -> Result<bool, KmsError> {
+    async fn granted(
+        &self,
+        caller: &Caller,
+        key: &Key,
+        action: Action<'_>,
+    ) -> Result<bool, KmsError> {
         let id = key.id;
         let grants = self.blocking(move |store| store.key_grants(id)).await?;
         Ok(grants.iter().any(|g| grant_allows(g, caller, action)))
@@ -205,19 +226,48 @@ mod tests {
 
     #[test]
     fn grants_allow_their_grantee_their_operations_within_their_constraint() {
-        let ctx: EncryptionContext = [("tenant".into(), "a".into()), ("x".into(), "y".into())].into();
+        let ctx: EncryptionContext =
+            [("tenant".into(), "a".into()), ("x".into(), "y".into())].into();
         let other: EncryptionContext = [("tenant".into(), "b".into())].into();
         let subset: EncryptionContext = [("tenant".into(), "a".into())].into();
-        assert!(grant_allows(&grant(None), &app(), Action::with_context("Encrypt", &ctx)));
-        assert!(!grant_allows(&grant(None), &app(), Action::plain("DescribeKey")));
+        assert!(grant_allows(
+            &grant(None),
+            &app(),
+            Action::with_context("Encrypt", &ctx)
+        ));
+        assert!(!grant_allows(
+            &grant(None),
+            &app(),
+            Action::plain("DescribeKey")
+        ));
         let mut stranger = app();
         stranger.principal = "arn:aws:iam::111122223333:user/other".into();
-        assert!(!grant_allows(&grant(None), &stranger, Action::plain("Encrypt")));
+        assert!(!grant_allows(
+            &grant(None),
+            &stranger,
+            Action::plain("Encrypt")
+        ));
         let sub = grant(Some(Constraint::EncryptionContextSubset(subset.clone())));
-        assert!(grant_allows(&sub, &app(), Action::with_context("Encrypt", &ctx)));
-        assert!(!grant_allows(&sub, &app(), Action::with_context("Encrypt", &other)));
+        assert!(grant_allows(
+            &sub,
+            &app(),
+            Action::with_context("Encrypt", &ctx)
+        ));
+        assert!(!grant_allows(
+            &sub,
+            &app(),
+            Action::with_context("Encrypt", &other)
+        ));
         let equals = grant(Some(Constraint::EncryptionContextEquals(subset.clone())));
-        assert!(!grant_allows(&equals, &app(), Action::with_context("Encrypt", &ctx)));
-        assert!(grant_allows(&equals, &app(), Action::with_context("Encrypt", &subset)));
+        assert!(!grant_allows(
+            &equals,
+            &app(),
+            Action::with_context("Encrypt", &ctx)
+        ));
+        assert!(grant_allows(
+            &equals,
+            &app(),
+            Action::with_context("Encrypt", &subset)
+        ));
     }
 }

@@ -16,11 +16,11 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::crypto::dry_run_stop;
 use super::model::{Key, KeyUsage, Millis};
 use super::paging::{page, Page};
 use super::rules::Op;
-use super::crypto::dry_run_stop;
-use super::{ErrorKind, Kms, KmsError};
+use super::{Action, Caller, ErrorKind, Kms, KmsError};
 
 /// Every `GrantOperation` of the AWS model, in the model's order. A grant lists its
 /// operations in this order, each once.
@@ -212,7 +212,14 @@ impl Kms {
     }
 
     /// RetireGrant.
-    pub async fn retire_grant(&self, target: GrantRef<'_>, dry_run: bool) -> Result<(), KmsError> {
+    /// The grant's retiring and grantee principals may retire it; anyone else needs
+    /// kms:RetireGrant from the key policy or a grant.
+    pub async fn retire_grant(
+        &self,
+        caller: &Caller,
+        target: GrantRef<'_>,
+        dry_run: bool,
+    ) -> Result<(), KmsError> {
         let _writing = self.writes.lock().await;
         let (key, grant) = match target {
             GrantRef::Token {
@@ -239,6 +246,11 @@ impl Kms {
                 (key, grant)
             }
         };
+        let named = [Some(&grant.terms.grantee), grant.terms.retiring.as_ref()];
+        if !named.contains(&Some(&caller.principal)) {
+            self.authorize_key(caller, &key, Action::plain("RetireGrant"))
+                .await?;
+        }
         self.check(Op::RetireGrant, &key)?;
         self.remove_grant(&key, grant.id, dry_run, "retired").await
     }

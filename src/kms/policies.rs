@@ -2,8 +2,8 @@
 //! `default`. Policies are stored and returned as given; they are not enforced yet.
 
 use super::paging::{page, Page};
-use super::rules::Op;
 use super::policy_eval::Policy;
+use super::rules::Op;
 use super::{ErrorKind, Kms, KmsError};
 
 /// The name of a key's only policy.
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn a_policy_is_a_json_object_kept_byte_for_byte() {
-        let text = "{ \"Version\" : \"2012-10-17\",\n  \"Statement\": [] }".to_owned();
+        let text = "{ \"Version\" : \"2012-10-17\",\n  \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \"kms:Encrypt\", \"Resource\": \"*\"}] }".to_owned();
         assert_eq!(check_policy(text.clone()).unwrap(), text);
         for bad in ["", "not json", "[]", "\"x\"", "{", "null"] {
             assert_eq!(

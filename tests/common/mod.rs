@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::SystemTime;
 
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::config::retry::RetryConfig;
@@ -25,6 +26,23 @@ use cryptoki::types::AuthPin;
 pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "111122223333";
 pub const USER_PIN: &str = "test-user-pin";
+/// An access key id and its secret.
+pub type AccessKey = (&'static str, &'static str);
+/// AWS's documented example pair: the dev user, an admin principal (IAM allows it all).
+pub const DEV_KEY: AccessKey = (
+    "AKIAIOSFODNN7EXAMPLE",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+);
+/// The principal of `DEV_KEY`.
+pub const DEV_PRINCIPAL: &str = "arn:aws:iam::111122223333:user/dev";
+/// AWS's second documented example pair: an application with no IAM permissions, which
+/// only key policies and grants can let in.
+pub const APP_KEY: AccessKey = (
+    "AKIAI44QH8DHBEXAMPLE",
+    "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+);
+/// The principal of `APP_KEY`.
+pub const APP_PRINCIPAL: &str = "arn:aws:iam::111122223333:user/app";
 const LABEL: &str = "hsmkms-test";
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
@@ -106,38 +124,44 @@ impl Daemon {
         std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
     }
 
-    /// An SDK client for this daemon, signing with the dev credential, retries off so a
-    /// test sees each answer as sent.
+    /// An SDK client for this daemon, signing with the dev (admin) credential, retries off
+    /// so a test sees each answer as sent.
     pub fn client(&self) -> Client {
+        self.client_as(DEV_KEY)
+    }
+
+    /// An SDK client signing with `key`.
+    pub fn client_as(&self, key: AccessKey) -> Client {
         let config = aws_sdk_kms::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
-            .credentials_provider(Credentials::new(
-                "AKIAIOSFODNN7EXAMPLE",
-                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                None,
-                None,
-                "test",
-            ))
+            .credentials_provider(Credentials::new(key.0, key.1, None, None, "test"))
             .retry_config(RetryConfig::disabled())
             .build();
         Client::from_conf(config)
     }
 
-    /// A raw POST with the given target and body: (status, parsed JSON body, headers text).
+    /// A raw POST with the given target and body, signed with the dev access key:
+    /// (status, parsed JSON body, headers text).
     pub fn raw(&self, target: Option<&str>, body: &str) -> (u16, serde_json::Value, String) {
+        let host = self.endpoint.trim_start_matches("http://");
+        let request = signed_request(
+            host,
+            target,
+            body,
+            DEV_KEY,
+            SystemTime::now(),
+            "Connection: close\r\n",
+        );
+        self.send(&request)
+    }
+
+    /// Sends raw request text on a new connection and reads the whole answer.
+    pub fn send(&self, request: &str) -> (u16, serde_json::Value, String) {
         let addr = self.endpoint.trim_start_matches("http://");
         let mut stream = TcpStream::connect(addr).expect("connect");
-        let target = target
-            .map(|t| format!("X-Amz-Target: {t}\r\n"))
-            .unwrap_or_default();
-        write!(
-            stream,
-            "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\n{target}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .expect("write");
+        stream.write_all(request.as_bytes()).expect("write");
         let mut response = String::new();
         stream.read_to_string(&mut response).expect("read");
         let (head, body) = response.split_once("\r\n\r\n").expect("http response");
@@ -195,6 +219,15 @@ listen = "127.0.0.1:0"
 [aws]
 region = "{REGION}"
 account_id = "{ACCOUNT}"
+admin_principals = ["{DEV_PRINCIPAL}"]
+[[credentials]]
+access_key_id = "{dev_id}"
+secret_access_key = "{dev_secret}"
+principal = "{DEV_PRINCIPAL}"
+[[credentials]]
+access_key_id = "{app_id}"
+secret_access_key = "{app_secret}"
+principal = "{APP_PRINCIPAL}"
 [hsm]
 module = "{MODULE}"
 token_label = "{LABEL}"
@@ -206,6 +239,10 @@ path = "{db}"
 "#,
             pin = dir.join("user.pin").display(),
             db = dir.join("hsmkms.sqlite3").display(),
+            dev_id = DEV_KEY.0,
+            dev_secret = DEV_KEY.1,
+            app_id = APP_KEY.0,
+            app_secret = APP_KEY.1,
         ),
     )
     .expect("config");
@@ -575,4 +612,48 @@ pub fn key_policy(sid: &str) -> String {
     format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"{sid}","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}}]}}"#
     )
+}
+
+/// The text of a `POST /` to `host` signed with SigV4 as an SDK signs it, at `time`, with
+/// `extra` header lines (each ending in CRLF) added after signing.
+pub fn signed_request(
+    host: &str,
+    target: Option<&str>,
+    body: &str,
+    key: AccessKey,
+    time: SystemTime,
+    extra: &str,
+) -> String {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4::SigningParams;
+    let identity = Credentials::new(key.0, key.1, None, None, "test").into();
+    let params = SigningParams::builder()
+        .identity(&identity)
+        .region(REGION)
+        .name("kms")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing params")
+        .into();
+    let content_type = "application/x-amz-json-1.1";
+    let mut headers = vec![("host", host), ("content-type", content_type)];
+    headers.extend(target.map(|t| ("x-amz-target", t)));
+    let signable = SignableRequest::new(
+        "POST",
+        format!("http://{host}/"),
+        headers.clone().into_iter(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .expect("signable");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    let mut request = String::from("POST / HTTP/1.1\r\n");
+    for (name, value) in headers.into_iter().chain(instructions.headers()) {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!(
+        "content-length: {}\r\n{extra}\r\n{body}",
+        body.len()
+    ));
+    request
 }
