@@ -20,6 +20,9 @@ const SERVICE: &str = "kms";
 /// Bound on cached signing keys (a few per access key and day are in use at once).
 const MAX_CACHED_KEYS: usize = 4096;
 
+/// An access key id and a credential-scope date.
+type ScopeId = (String, String);
+
 /// One access key the daemon accepts.
 pub struct AccessKey {
     /// The secret, held only to derive signing keys.
@@ -35,7 +38,7 @@ pub struct Authenticator {
     /// Access key id to its secret and principal.
     keys: HashMap<String, AccessKey>,
     /// (access key id, scope date) to the derived signing key: four HMACs saved per request.
-    signing_keys: Mutex<HashMap<(String, String), Zeroizing<Vec<u8>>>>,
+    signing_keys: Mutex<HashMap<ScopeId, Zeroizing<Vec<u8>>>>,
 }
 
 impl Authenticator {

@@ -657,3 +657,18 @@ pub fn signed_request(
     ));
     request
 }
+
+impl Daemon {
+    /// An SDK client for this daemon signing with `credentials` (which may carry a session
+    /// token) in `region`, retries off.
+    pub fn client_with(&self, credentials: Credentials, region: &str) -> Client {
+        let config = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(credentials)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        Client::from_conf(config)
+    }
+}
