@@ -16,16 +16,10 @@ mod common;
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sdk_kms::primitives::Blob;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4::SigningParams;
-use aws_smithy_runtime_api::client::identity::Identity;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
-const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -38,7 +32,6 @@ fn env_number(name: &str, default: u64) -> u64 {
 struct RawClient {
     stream: BufReader<TcpStream>,
     host: String,
-    identity: Identity,
     body: String,
 }
 
@@ -52,47 +45,21 @@ impl RawClient {
         RawClient {
             stream: BufReader::new(stream),
             host,
-            identity: Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "bench").into(),
             body,
         }
     }
 
     /// Signs and sends one Encrypt of 32 bytes and reads the whole response.
     async fn encrypt(&mut self) {
-        let target = "TrentService.Encrypt";
-        let content_type = "application/x-amz-json-1.1";
-        let headers = [
-            ("host", self.host.as_str()),
-            ("content-type", content_type),
-            ("x-amz-target", target),
-        ];
-        let params = SigningParams::builder()
-            .identity(&self.identity)
-            .region(common::REGION)
-            .name("kms")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .expect("signing params")
-            .into();
-        let signable = SignableRequest::new(
-            "POST",
-            format!("http://{}/", self.host),
-            headers.into_iter(),
-            SignableBody::Bytes(self.body.as_bytes()),
-        )
-        .expect("signable");
-        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-        let mut request = format!(
-            "POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: {content_type}\r\nx-amz-target: {target}\r\ncontent-length: {}\r\n",
-            self.host,
-            self.body.len()
+        let target = Some("TrentService.Encrypt");
+        let request = common::signed_request(
+            &self.host,
+            target,
+            &self.body,
+            common::DEV_KEY,
+            SystemTime::now(),
+            "",
         );
-        for (name, value) in instructions.headers() {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(&self.body);
         self.stream
             .get_mut()
             .write_all(request.as_bytes())

@@ -10,15 +10,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::Client;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4::SigningParams;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
-use aws_smithy_runtime_api::client::identity::Identity;
-use common::{start_refused, Daemon, REGION};
+use common::{start_refused, Daemon};
 use hsmkms::api::Transport;
 use hsmkms::config::ServerSettings;
 use rcgen::{
@@ -33,8 +29,6 @@ use tokio_rustls::rustls::pki_types::{
 };
 use tokio_rustls::TlsConnector;
 
-const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
-const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 /// The longest any read here waits for the daemon.
 const READ_LIMIT: Duration = Duration::from_secs(10);
 const THROTTLED_BODY: &str =
@@ -200,41 +194,8 @@ async fn tls_connect(
 /// A SigV4-signed GenerateRandom request for `host`, as an SDK sends it (kept alive).
 fn generate_random_request(host: &str) -> Vec<u8> {
     let body = r#"{"NumberOfBytes":16}"#;
-    let target = "TrentService.GenerateRandom";
-    let content_type = "application/x-amz-json-1.1";
-    let identity: Identity = Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "test").into();
-    let params = SigningParams::builder()
-        .identity(&identity)
-        .region(REGION)
-        .name("kms")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .expect("signing params")
-        .into();
-    let headers = [
-        ("host", host),
-        ("content-type", content_type),
-        ("x-amz-target", target),
-    ];
-    let signable = SignableRequest::new(
-        "POST",
-        format!("https://{host}/"),
-        headers.into_iter(),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .expect("signable");
-    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-    let mut request = format!(
-        "POST / HTTP/1.1\r\nhost: {host}\r\ncontent-type: {content_type}\r\nx-amz-target: {target}\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    for (name, value) in instructions.headers() {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    request.into_bytes()
+    let target = Some("TrentService.GenerateRandom");
+    common::signed_request(host, target, body, common::DEV_KEY, SystemTime::now(), "").into_bytes()
 }
 
 /// Reads one response with a Content-Length: its status and body.
