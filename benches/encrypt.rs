@@ -20,7 +20,6 @@ use aws_sdk_kms::primitives::Blob;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()

@@ -56,7 +56,7 @@ pub struct DevSettings {
 /// HTTP listener settings.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerSettings {
-    /// Socket address; loopback by default because requests are not yet authenticated.
+    /// Socket address; plain HTTP is allowed on loopback only unless configured.
     pub listen: SocketAddr,
     /// HTTPS instead of plain HTTP when present.
     #[serde(default)]

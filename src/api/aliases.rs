@@ -96,6 +96,7 @@ pub async fn update_alias(
     let name = alias_name(r.alias_name)?;
     let target = key_id(r.target_key_id, "targetKeyId")?;
     kms.authorize_account(caller, "UpdateAlias")?;
+    kms.authorize_alias(caller, &name, "UpdateAlias").await?;
     kms.authorize(caller, &target, Action::plain("UpdateAlias"))
         .await?;
     kms.update_alias(&name, &target).await?;
@@ -110,6 +111,7 @@ pub async fn delete_alias(
 ) -> Result<Vec<u8>, KmsError> {
     let name = alias_name(r.alias_name)?;
     kms.authorize_account(caller, "DeleteAlias")?;
+    kms.authorize_alias(caller, &name, "DeleteAlias").await?;
     kms.delete_alias(&name).await?;
     empty()
 }

@@ -143,8 +143,13 @@ pub async fn create_key(
     caller: &Caller,
     r: CreateKeyRequest,
 ) -> Result<Vec<u8>, KmsError> {
+    let bypass = r.bypass_policy_lockout_safety_check == Some(true);
     let new = new_key(r)?;
     kms.authorize_account(caller, "CreateKey")?;
+    if let (Some(policy), false) = (&new.policy, bypass) {
+        let arn = kms.identity().key_arn(uuid::Uuid::nil());
+        kms.check_lockout(caller, policy, &arn)?;
+    }
     let key = kms.create_key(new).await?;
     json(&KeyMetadataResponse {
         key_metadata: metadata(kms, &key),

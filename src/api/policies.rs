@@ -30,14 +30,14 @@ pub struct GetKeyPolicyResponse {
     pub policy_name: String,
 }
 
-/// PutKeyPolicy input. `BypassPolicyLockoutSafetyCheck` is accepted and has no effect:
-/// there is no lockout check to bypass while policies are not enforced.
+/// PutKeyPolicy input.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct PutKeyPolicyRequest {
     pub key_id: Option<String>,
     pub policy_name: Option<String>,
     pub policy: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
 }
 
 /// ListKeyPolicies input.
@@ -114,6 +114,10 @@ pub async fn put_key_policy(
         .await?;
     let name = policy_name(r.policy_name)?;
     let text = policy(required(r.policy, "policy")?)?;
+    if r.bypass_policy_lockout_safety_check != Some(true) {
+        let arn = kms.describe_key(&id).map(|k| kms.arn(&k))?;
+        kms.check_lockout(caller, &text, &arn)?;
+    }
     kms.put_key_policy(&id, &name, text).await?;
     empty()
 }

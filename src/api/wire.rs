@@ -52,6 +52,7 @@ pub struct CreateKeyRequest {
     pub key_spec: Option<String>,
     pub origin: Option<String>,
     pub custom_key_store_id: Option<String>,
+    pub bypass_policy_lockout_safety_check: Option<bool>,
     pub tags: Option<Vec<Tag>>,
     pub multi_region: Option<bool>,
     pub xks_key_id: Option<String>,

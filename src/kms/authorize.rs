@@ -95,6 +95,58 @@ impl Kms {
         self.authorize_key(caller, &key, action).await
     }
 
+    /// `operation` on the key alias `alias_name` points to now. An alias that does not exist
+    /// is left to the operation, which reports it.
+    pub async fn authorize_alias(
+        &self,
+        caller: &Caller,
+        alias_name: &str,
+        operation: &'static str,
+    ) -> Result<(), KmsError> {
+        match self
+            .alias_target(alias_name)
+            .ok()
+            .and_then(|id| self.key(id))
+        {
+            Some(key) => {
+                self.authorize_key(caller, &key, Action::plain(operation))
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// AWS's policy lockout safety check: refuses a policy that would not let `caller`
+    /// change it again, unless the caller bypasses the check.
+    pub fn check_lockout(
+        &self,
+        caller: &Caller,
+        policy_text: &str,
+        key_arn: &str,
+    ) -> Result<(), KmsError> {
+        let Ok(policy) = Policy::parse(policy_text) else {
+            return Ok(()); // the operation refuses a malformed policy itself
+        };
+        let request = Request {
+            principal: &caller.principal,
+            principal_account: &caller.account,
+            key_account: &self.identity.account,
+            iam_allows: caller.admin,
+            action: "kms:PutKeyPolicy",
+            resource: key_arn,
+            encryption_context: None,
+            grant_operations: None,
+            grant_is_for_aws_resource: None,
+        };
+        match policy.evaluate(&request) {
+            Decision::Allow => Ok(()),
+            _ => Err(KmsError::new(
+                ErrorKind::MalformedPolicyDocument,
+                "The new key policy will not allow you to update the key policy in the future.",
+            )),
+        }
+    }
+
     /// Decrypt and ReEncrypt without a KeyId: the key named inside the ciphertext. A blob
     /// we cannot parse is left to the operation, which refuses it without saying more.
     pub async fn authorize_ciphertext(
@@ -165,8 +217,19 @@ fn grant_allows(grant: &Grant, caller: &Caller, action: Action<'_>) -> bool {
     if terms.grantee != caller.principal || !terms.operations.contains(&action.operation) {
         return false;
     }
-    let empty = EncryptionContext::new();
-    let context = action.context.unwrap_or(&empty);
+    if let Some(asked) = action.grant_operations {
+        // A grant that allows CreateGrant passes on no more than it has, and never loosens
+        // its constraint: a constrained grant cannot be passed on at all (the new grant's
+        // constraint cannot be shown to be as strict).
+        let within = asked
+            .iter()
+            .all(|op| terms.operations.contains(&op.as_str()));
+        return within && terms.constraint.is_none();
+    }
+    // Constraints bind the cryptographic operations, the ones that carry a context.
+    let Some(context) = action.context else {
+        return true;
+    };
     match &terms.constraint {
         None => true,
         Some(Constraint::EncryptionContextEquals(pairs)) => pairs == context,

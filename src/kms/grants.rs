@@ -1,8 +1,7 @@
 //! Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant and RevokeGrant.
 //!
 //! Grants live in the sidecar and every call reads them from there, so a change is visible
-//! to the next request. They are recorded, listed, retired and revoked; the daemon does not
-//! yet use them to authorize requests.
+//! to the next request; `authorize` consults them when a key policy does not allow a call.
 //!
 //! A grant token is `base64url(TOKEN_TAG || grant id || secret || nonce)`. The secret is
 //! random, drawn once per grant and kept in the sidecar; the nonce is fresh for every token,

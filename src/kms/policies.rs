@@ -1,5 +1,5 @@
 //! Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. A key has one policy, named
-//! `default`. Policies are stored and returned as given; they are not enforced yet.
+//! `default`, stored and returned exactly as given once it parses; `authorize` enforces it.
 
 use super::paging::{page, Page};
 use super::policy_eval::Policy;
