@@ -1,7 +1,8 @@
 //! Security through the AWS SDK for Rust and raw signed requests: every request is
 //! authenticated with SigV4 (AWS's error types and messages for each way a signature can be
 //! wrong), and every operation is authorized by IAM's part (the admin principals), the key
-//! policy with its conditions, an explicit Deny, and grants with their constraints.
+//! policy with its conditions, an explicit Deny, grants with their constraints and what
+//! they pass on, alias changes, and the policy lockout safety check.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
@@ -12,6 +13,7 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::config::Credentials;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::operation::create_grant::{CreateGrantError, CreateGrantOutput};
 use aws_sdk_kms::operation::decrypt::{DecryptError, DecryptOutput};
 use aws_sdk_kms::operation::encrypt::{EncryptError, EncryptOutput};
 use aws_sdk_kms::primitives::Blob;
@@ -21,11 +23,16 @@ use base64::Engine;
 use serde_json::{json, Value};
 
 use common::{
-    assert_error, context, decrypt, encrypt, key_policy, new_key, signed_request, try_decrypt,
-    try_encrypt, AccessKey, Daemon, APP_KEY, APP_PRINCIPAL, DEV_KEY, REGION, USER_PIN,
+    assert_error, context, decrypt, describe, encrypt, key_policy, new_key, signed_request,
+    try_decrypt, try_encrypt, AccessKey, Daemon, APP_KEY, APP_PRINCIPAL, DEV_KEY, DEV_PRINCIPAL,
+    REGION, USER_PIN,
 };
 
 const ACCESS_DENIED: &str = "AccessDeniedException";
+const MALFORMED_POLICY: &str = "MalformedPolicyDocumentException";
+/// AWS's answer to a policy that would lock its caller out of PutKeyPolicy.
+const LOCKOUT: &str =
+    "The new key policy will not allow you to update the key policy in the future.";
 const INVALID_SIGNATURE: &str = "InvalidSignatureException";
 const INCOMPLETE_SIGNATURE: &str = "IncompleteSignatureException";
 const UNRECOGNIZED_CLIENT: &str = "UnrecognizedClientException";
@@ -145,13 +152,18 @@ fn edit_authorization(request: &str, from: &str, to: &str) -> String {
 // Helpers: authorization.
 // ---------------------------------------------------------------------------------------
 
-/// AWS's AccessDeniedException message for the app doing `operation` on `resource` with no
-/// `kind` ("identity" or "resource") based policy allowing it.
-fn not_allowed(operation: &str, resource: &str, kind: &str) -> String {
+/// AWS's AccessDeniedException message for `principal` doing `operation` on `resource`
+/// with no `kind` ("identity" or "resource") based policy allowing it.
+fn not_allowed_to(principal: &str, operation: &str, resource: &str, kind: &str) -> String {
     format!(
-        "User: {APP_PRINCIPAL} is not authorized to perform: kms:{operation} on resource: \
+        "User: {principal} is not authorized to perform: kms:{operation} on resource: \
          {resource} because no {kind}-based policy allows the kms:{operation} action"
     )
+}
+
+/// `not_allowed_to` for the app.
+fn not_allowed(operation: &str, resource: &str, kind: &str) -> String {
+    not_allowed_to(APP_PRINCIPAL, operation, resource, kind)
 }
 
 /// AWS's AccessDeniedException message for the app denied `operation` on `arn` by a Deny.
@@ -181,6 +193,12 @@ fn policy(extra: &[Value]) -> String {
     let root: Value = serde_json::from_str(&key_policy("root")).expect("policy");
     let mut statements = root["Statement"].as_array().expect("statements").clone();
     statements.extend_from_slice(extra);
+    policy_of_only(&statements)
+}
+
+/// A key policy of `statements` alone: without the account root's statement, the admin
+/// principals have no part in the key.
+fn policy_of_only(statements: &[Value]) -> String {
     json!({"Version": "2012-10-17", "Statement": statements}).to_string()
 }
 
@@ -229,6 +247,33 @@ async fn decrypt_in(
         .await
 }
 
+/// A constraint: the request's encryption context must hold the pairs `pairs`.
+fn subset_of(pairs: &[(&str, &str)]) -> GrantConstraints {
+    GrantConstraints::builder()
+        .set_encryption_context_subset(Some(context(pairs)))
+        .build()
+}
+
+/// CreateGrant by `client` on `key` for `grantee` of `operations`.
+async fn try_grant(
+    client: &Client,
+    key: &str,
+    grantee: &str,
+    retiring: Option<&str>,
+    operations: &[GrantOperation],
+    constraints: Option<GrantConstraints>,
+) -> Result<CreateGrantOutput, SdkError<CreateGrantError, HttpResponse>> {
+    client
+        .create_grant()
+        .key_id(key)
+        .grantee_principal(grantee)
+        .set_retiring_principal(retiring.map(str::to_owned))
+        .set_operations(Some(operations.to_vec()))
+        .set_constraints(constraints)
+        .send()
+        .await
+}
+
 /// A grant on `key` for `grantee` allowing Encrypt and Decrypt; its (GrantId, GrantToken).
 async fn grant(
     admin: &Client,
@@ -237,15 +282,8 @@ async fn grant(
     retiring: Option<&str>,
     constraints: Option<GrantConstraints>,
 ) -> (String, String) {
-    let out = admin
-        .create_grant()
-        .key_id(key)
-        .grantee_principal(grantee)
-        .set_retiring_principal(retiring.map(str::to_owned))
-        .operations(GrantOperation::Encrypt)
-        .operations(GrantOperation::Decrypt)
-        .set_constraints(constraints)
-        .send()
+    let operations = [GrantOperation::Encrypt, GrantOperation::Decrypt];
+    let out = try_grant(admin, key, grantee, retiring, &operations, constraints)
         .await
         .expect("CreateGrant");
     (
@@ -577,12 +615,12 @@ async fn encryption_context_conditions_and_unsupported_condition_keys() {
             .policy(&refused)
             .send()
             .await,
-        "MalformedPolicyDocumentException",
+        MALFORMED_POLICY,
         "Condition key kms:ViaService is not supported by this key store.",
     );
     assert_refused(
         admin.create_key().policy(&refused).send().await,
-        "MalformedPolicyDocumentException",
+        MALFORMED_POLICY,
         "Condition key kms:ViaService is not supported by this key store.",
     );
     let stored = admin
@@ -607,19 +645,20 @@ async fn grants_let_their_grantee_in_within_their_constraint_until_revoked_or_re
 
     // Only a caller the policy allows kms:CreateGrant may grant.
     assert_refused(
-        app.create_grant()
-            .key_id(&key)
-            .grantee_principal(APP_PRINCIPAL)
-            .operations(GrantOperation::Encrypt)
-            .send()
-            .await,
+        try_grant(
+            &app,
+            &key,
+            APP_PRINCIPAL,
+            None,
+            &[GrantOperation::Encrypt],
+            None,
+        )
+        .await,
         ACCESS_DENIED,
         &not_allowed("CreateGrant", &arn, "resource"),
     );
 
-    let subset = GrantConstraints::builder()
-        .set_encryption_context_subset(Some(context(&[("tenant", "a")])))
-        .build();
+    let subset = subset_of(&[("tenant", "a")]);
     let (grant_id, _) = grant(&admin, &key, APP_PRINCIPAL, None, Some(subset)).await;
     let tenant_a = [("tenant", "a"), ("purpose", "billing")];
     let blob = encrypt_in(&app, &key, &tenant_a)
@@ -694,4 +733,215 @@ async fn grants_let_their_grantee_in_within_their_constraint_until_revoked_or_re
         .expect("RetireGrant by the retiring principal");
     let left = grant_ids(&admin, &key).await;
     assert_eq!(left, [not_retirable], "{retirable} still listed");
+}
+
+#[tokio::test]
+async fn grants_pass_on_no_more_than_they_hold_and_constraints_bind_only_operations_with_a_context()
+{
+    let d = Daemon::start();
+    let (admin, app) = (d.client(), d.client_as(APP_KEY));
+    let key = new_key(&admin).await;
+    let arn = d.key_arn(&key);
+
+    // A grant of CreateGrant and Encrypt: the app may pass on Encrypt, not what it lacks.
+    let held = [GrantOperation::CreateGrant, GrantOperation::Encrypt];
+    try_grant(&admin, &key, APP_PRINCIPAL, None, &held, None)
+        .await
+        .expect("CreateGrant for the app");
+    for wider in [
+        &[GrantOperation::Decrypt][..],
+        &[GrantOperation::DescribeKey],
+        &[GrantOperation::Encrypt, GrantOperation::Decrypt],
+    ] {
+        assert_refused(
+            try_grant(&app, &key, APP_PRINCIPAL, None, wider, None).await,
+            ACCESS_DENIED,
+            &not_allowed("CreateGrant", &arn, "resource"),
+        );
+    }
+    let encrypt_only = [GrantOperation::Encrypt];
+    try_grant(&app, &key, APP_PRINCIPAL, None, &encrypt_only, None)
+        .await
+        .expect("the app passes on Encrypt");
+    assert_eq!(grant_ids(&admin, &key).await.len(), 2);
+
+    // A constrained grant with CreateGrant cannot be passed on, not even under the same
+    // constraint. Its Encrypt stays within the constraint; its DescribeKey and RetireGrant,
+    // which carry no encryption context, are not bound by it.
+    let key = new_key(&admin).await;
+    let arn = d.key_arn(&key);
+    let tenant_a = [("tenant", "a")];
+    let held = [
+        GrantOperation::CreateGrant,
+        GrantOperation::Encrypt,
+        GrantOperation::DescribeKey,
+        GrantOperation::RetireGrant,
+    ];
+    let constraint = subset_of(&tenant_a);
+    try_grant(
+        &admin,
+        &key,
+        APP_PRINCIPAL,
+        None,
+        &held,
+        Some(constraint.clone()),
+    )
+    .await
+    .expect("a constrained grant for the app");
+    for passed_on in [Some(constraint), None] {
+        assert_refused(
+            try_grant(&app, &key, APP_PRINCIPAL, None, &encrypt_only, passed_on).await,
+            ACCESS_DENIED,
+            &not_allowed("CreateGrant", &arn, "resource"),
+        );
+    }
+    encrypt_in(&app, &key, &tenant_a)
+        .await
+        .expect("Encrypt within the constraint");
+    assert_refused(
+        encrypt_in(&app, &key, &[]).await,
+        ACCESS_DENIED,
+        &not_allowed("Encrypt", &arn, "resource"),
+    );
+    assert_eq!(describe(&app, &key).await.key_id(), key);
+    // The app is neither grantee nor retiring principal of this grant: its own grant's
+    // RetireGrant lets it retire it.
+    let (others, _) = grant(&admin, &key, OTHER_PRINCIPAL, None, None).await;
+    app.retire_grant()
+        .key_id(&key)
+        .grant_id(&others)
+        .send()
+        .await
+        .expect("RetireGrant through the constrained grant");
+    assert!(!grant_ids(&admin, &key).await.contains(&others));
+}
+
+#[tokio::test]
+async fn the_lockout_safety_check_and_alias_changes_need_the_current_key_policy() {
+    let d = Daemon::start();
+    let (admin, app) = (d.client(), d.client_as(APP_KEY));
+    let key = new_key(&admin).await;
+    let arn = d.key_arn(&key);
+    let other = new_key(&admin).await;
+    let alias = "alias/locked";
+    admin
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(&key)
+        .send()
+        .await
+        .expect("CreateAlias");
+
+    // A policy for the app alone would leave the admin unable to update it: refused by
+    // PutKeyPolicy and CreateKey unless the caller bypasses the check.
+    let app_only = policy_of_only(&[for_app("Allow", &["kms:*"], None)]);
+    for bypass in [None, Some(false)] {
+        assert_refused(
+            admin
+                .put_key_policy()
+                .key_id(&key)
+                .policy(&app_only)
+                .set_bypass_policy_lockout_safety_check(bypass)
+                .send()
+                .await,
+            MALFORMED_POLICY,
+            LOCKOUT,
+        );
+        assert_refused(
+            admin
+                .create_key()
+                .policy(&app_only)
+                .set_bypass_policy_lockout_safety_check(bypass)
+                .send()
+                .await,
+            MALFORMED_POLICY,
+            LOCKOUT,
+        );
+    }
+    let stored = admin
+        .get_key_policy()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("GetKeyPolicy");
+    assert_ne!(stored.policy(), Some(app_only.as_str()));
+    let listed = admin.list_keys().send().await.expect("ListKeys");
+    assert_eq!(listed.keys().len(), 2, "a refused CreateKey made a key");
+    let created = admin
+        .create_key()
+        .policy(&app_only)
+        .bypass_policy_lockout_safety_check(true)
+        .send()
+        .await
+        .expect("CreateKey bypassing the check");
+    let created = created.key_metadata().expect("metadata").key_id();
+    assert_refused(
+        admin.describe_key().key_id(created).send().await,
+        ACCESS_DENIED,
+        &not_allowed_to(
+            DEV_PRINCIPAL,
+            "DescribeKey",
+            &d.key_arn(created),
+            "resource",
+        ),
+    );
+
+    // Locked out of `key`, the admin may neither move nor delete its alias, though IAM's
+    // part and `other`'s policy allow it; the alias stays on `key`.
+    admin
+        .put_key_policy()
+        .key_id(&key)
+        .policy(&app_only)
+        .bypass_policy_lockout_safety_check(true)
+        .send()
+        .await
+        .expect("PutKeyPolicy bypassing the check");
+    assert_refused(
+        admin
+            .update_alias()
+            .alias_name(alias)
+            .target_key_id(&other)
+            .send()
+            .await,
+        ACCESS_DENIED,
+        &not_allowed_to(DEV_PRINCIPAL, "UpdateAlias", &arn, "resource"),
+    );
+    assert_refused(
+        admin.delete_alias().alias_name(alias).send().await,
+        ACCESS_DENIED,
+        &not_allowed_to(DEV_PRINCIPAL, "DeleteAlias", &arn, "resource"),
+    );
+    assert_eq!(describe(&app, alias).await.key_id(), key);
+
+    // The check is the caller's: the app may not hand the key to the admins alone, which
+    // would lock the app out, unless it bypasses the check.
+    assert_refused(
+        app.put_key_policy()
+            .key_id(&key)
+            .policy(policy(&[]))
+            .send()
+            .await,
+        MALFORMED_POLICY,
+        LOCKOUT,
+    );
+    app.put_key_policy()
+        .key_id(&key)
+        .policy(policy(&[]))
+        .bypass_policy_lockout_safety_check(true)
+        .send()
+        .await
+        .expect("the app hands the key back");
+    admin
+        .update_alias()
+        .alias_name(alias)
+        .target_key_id(&other)
+        .send()
+        .await
+        .expect("UpdateAlias");
+    admin
+        .delete_alias()
+        .alias_name(alias)
+        .send()
+        .await
+        .expect("DeleteAlias");
 }
