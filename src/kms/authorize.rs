@@ -1,7 +1,7 @@
 //! Authorization: the key policy decides, then grants; an explicit Deny wins. Operations on
 //! no key are IAM's to allow: the configured admin principals play that part.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use super::ciphertext::{EncryptionContext, Envelope};
 use super::grants::{Constraint, Grant};
@@ -169,7 +169,7 @@ impl Kms {
     ) -> Result<(), KmsError> {
         let arn = self.arn(key);
         let name = format!("kms:{}", action.operation);
-        let policy = Policy::parse(&key.policy).map_err(|e| KmsError::internal(e.0))?;
+        let policy = self.parsed_policy(key)?;
         let request = Request {
             principal: &caller.principal,
             principal_account: &caller.account,
@@ -197,6 +197,24 @@ impl Kms {
                 "because no resource-based policy allows the",
             )),
         }
+    }
+
+    /// The key's policy, parsed once per policy text: parsing is on every request's path.
+    fn parsed_policy(&self, key: &Key) -> Result<Arc<Policy>, KmsError> {
+        let cache = self.policies.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((text, policy)) = cache.get(&key.id) {
+            if *text == key.policy {
+                return Ok(policy.clone());
+            }
+        }
+        drop(cache);
+        let policy = Arc::new(Policy::parse(&key.policy).map_err(|e| KmsError::internal(e.0))?);
+        let mut cache = self
+            .policies
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.insert(key.id, (key.policy.clone(), policy.clone()));
+        Ok(policy)
     }
 
     /// Whether a grant on `key` lets `caller` do `action`.

@@ -61,6 +61,8 @@ pub struct Kms {
     aliases: RwLock<HashMap<String, Uuid>>,
     /// Serialises metadata changes, so two read-modify-write cycles never interleave.
     writes: tokio::sync::Mutex<()>,
+    /// Parsed key policies by key, with the text they were parsed from.
+    policies: RwLock<HashMap<Uuid, (String, Arc<policy_eval::Policy>)>>,
 }
 
 impl Kms {
@@ -79,6 +81,7 @@ impl Kms {
             keys: RwLock::new(BTreeMap::new()),
             aliases: RwLock::new(HashMap::new()),
             writes: tokio::sync::Mutex::new(()),
+            policies: RwLock::new(HashMap::new()),
         };
         kms.reconcile().await?;
         kms.run_due_work().await;
