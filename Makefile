@@ -25,7 +25,7 @@ run: token build
 	./target/release/hsmkms --config config/dev.toml
 
 test: deps lint
-	$(CARGO) test --locked -- --test-threads=2
+	$(CARGO) test --locked --lib --tests -- --test-threads=2
 
 bench: deps
 	$(CARGO) bench --locked --bench encrypt
