@@ -2,11 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::handlers::{json, key_id, optional_key_id};
-use super::lifecycle::{empty, seconds};
+use super::handlers::{empty, json, key_id, optional_key_id, seconds};
 use super::validate::{page_size, pattern, required, str_len};
-use crate::kms::{Action, Caller};
-use crate::kms::{Kms, KmsError};
+use crate::kms::{Action, Caller, Kms, KmsError};
 
 /// ListAliases' page size when no Limit is given.
 const DEFAULT_LIMIT: usize = 50;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::handlers::json;
-use super::lifecycle::seconds;
+use super::handlers::seconds;
 use super::validate::required;
 use crate::kms::Caller;
 use crate::kms::{Kms, KmsError};

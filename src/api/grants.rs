@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::handlers::{grant_tokens, json, key_id, optional_key_id, unsupported};
-use super::lifecycle::{empty, seconds};
+use super::handlers::{empty, grant_tokens, json, key_id, optional_key_id, seconds, unsupported};
 use super::validate::{page_size, parse_enum, pattern, required, str_len};
 use super::wire::Context;
 use crate::kms::grants::{

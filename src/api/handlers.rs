@@ -4,13 +4,11 @@
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::lifecycle::seconds;
 use super::validate::{blob_len, one_of, parse_enum, range, required, required_secret, str_len};
 use super::wire::*;
 use crate::kms::model::{EncryptionAlgorithm, Key, KeySpec, KeyUsage, Origin};
 use crate::kms::rules::{KeyState, Op};
-use crate::kms::{Action, Caller};
-use crate::kms::{ErrorKind, Kms, KmsError, NewKey, ReEncryptSide};
+use crate::kms::{Action, Caller, ErrorKind, Kms, KmsError, NewKey, ReEncryptSide};
 
 /// Every KeySpec the AWS model knows; we serve the ones `KeySpec::parse` accepts.
 const AWS_KEY_SPECS: &[&str] = &[
@@ -44,6 +42,16 @@ const MAX_KEY_ID: usize = 2048;
 const MAX_PLAINTEXT: usize = 4096;
 const MAX_CIPHERTEXT: usize = 6144;
 const MAX_GRANT_TOKENS: usize = 10;
+
+/// The `{}` of operations that return nothing.
+pub(super) fn empty() -> Result<Vec<u8>, KmsError> {
+    Ok(b"{}".to_vec())
+}
+
+/// Epoch seconds, as AWS timestamps are sent.
+pub(super) fn seconds(millis: i64) -> f64 {
+    millis as f64 / 1000.0
+}
 
 /// Serialises a response body.
 pub(super) fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, KmsError> {

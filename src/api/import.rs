@@ -3,13 +3,12 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::handlers::seconds;
 use super::handlers::{json, key_id, unsupported};
-use super::lifecycle::seconds;
 use super::validate::{blob_len, one_of, parse_enum, required, str_len};
 use super::wire::{Blob, B64};
 use crate::kms::model::{WrappingAlgorithm, WrappingKeySpec};
-use crate::kms::{Action, Caller};
-use crate::kms::{ErrorKind, ImportType, Kms, KmsError, MaterialImport};
+use crate::kms::{Action, Caller, ErrorKind, ImportType, Kms, KmsError, MaterialImport};
 
 const AWS_WRAPPING_ALGORITHMS: &[&str] = &[
     "RSAES_PKCS1_V1_5",

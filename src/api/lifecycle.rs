@@ -2,10 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::handlers::{json, key_id};
+use super::handlers::{empty, json, key_id, seconds};
 use super::validate::{range, required, str_len};
-use crate::kms::{Action, Caller};
-use crate::kms::{ErrorKind, Kms, KmsError};
+use crate::kms::{Action, Caller, ErrorKind, Kms, KmsError};
 
 /// Requests that name only a key.
 #[derive(Debug, Deserialize)]
@@ -45,16 +44,6 @@ pub struct KeyIdResponse {
 pub struct UpdateKeyDescriptionRequest {
     pub key_id: Option<String>,
     pub description: Option<String>,
-}
-
-/// The `{}` of operations that return nothing.
-pub fn empty() -> Result<Vec<u8>, KmsError> {
-    Ok(b"{}".to_vec())
-}
-
-/// Epoch seconds, as AWS timestamps are sent.
-pub fn seconds(millis: i64) -> f64 {
-    millis as f64 / 1000.0
 }
 
 /// EnableKey.

@@ -2,12 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::handlers::empty;
 use super::handlers::{json, key_id};
-use super::lifecycle::empty;
 use super::validate::{page_size, pattern, required, str_len};
 use crate::kms::policies::DEFAULT_POLICY;
-use crate::kms::{Action, Caller};
-use crate::kms::{Kms, KmsError};
+use crate::kms::{Action, Caller, Kms, KmsError};
 
 /// ListKeyPolicies' page size when no Limit is given.
 const DEFAULT_LIMIT: usize = 100;

@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::handlers::{empty, seconds};
 use super::handlers::{json, key_id};
-use super::lifecycle::{empty, seconds, KeyIdRequest, KeyIdResponse};
+use super::lifecycle::{KeyIdRequest, KeyIdResponse};
 use super::validate::{one_of, range, str_len};
-use crate::kms::{Action, Caller};
-use crate::kms::{Kms, KmsError, DEFAULT_PERIOD_DAYS};
+use crate::kms::{Action, Caller, Kms, KmsError, DEFAULT_PERIOD_DAYS};
 
 /// EnableKeyRotation input.
 #[derive(Debug, Deserialize)]

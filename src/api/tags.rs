@@ -2,12 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::handlers::empty;
 use super::handlers::{json, key_id, tags};
-use super::lifecycle::empty;
 use super::validate::{page_size, required, str_len};
 use super::wire::Tag;
-use crate::kms::{Action, Caller};
-use crate::kms::{Kms, KmsError};
+use crate::kms::{Action, Caller, Kms, KmsError};
 
 /// ListResourceTags' largest page, and its size when no Limit is given.
 const MAX_LIMIT: usize = 50;
