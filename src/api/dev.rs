@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::handlers::json;
 use super::handlers::seconds;
 use super::validate::required;
-use crate::kms::Caller;
-use crate::kms::{Kms, KmsError};
+use crate::kms::{Caller, Kms, KmsError};
 
 /// HsmKmsDev.AdvanceClock input.
 #[derive(Debug, Deserialize)]
