@@ -69,9 +69,10 @@ pub struct ServerSettings {
     /// descriptors stay bounded under a flood.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
-    /// Seconds a client has for the TLS handshake, and for a request's headers (counted from
+    /// Seconds a client has for the TLS handshake, for a request's headers (counted from
     /// the connection's start after any handshake, or from the first byte of a later
-    /// request); bounds slow clients that would otherwise hold a connection.
+    /// request), and again for its body; bounds slow clients that would otherwise hold a
+    /// connection.
     #[serde(default = "default_header_timeout_seconds")]
     pub header_timeout_seconds: u64,
     /// Seconds a kept-alive connection may wait for its next request before it is closed.

@@ -470,6 +470,24 @@ async fn header_timeout_closes_a_connection_whose_request_line_stalls() {
 }
 
 #[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_gets_request_timeout() {
+    let daemon = Daemon::start_with_server_settings("header_timeout_seconds = 1");
+    let mut stream = TcpStream::connect(address(&daemon)).await.expect("connect");
+    let head = "POST / HTTP/1.1\r\nhost: x\r\nx-amz-target: TrentService.ListKeys\r\ncontent-length: 50\r\n\r\n{\"Li";
+    write(&mut stream, head.as_bytes()).await;
+    let (status, body) = tokio::time::timeout(READ_LIMIT, read_response(&mut stream))
+        .await
+        .expect("an answer, not a hang");
+    assert_eq!(status, 400);
+    let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(body["__type"], "RequestTimeoutException");
+    assert_eq!(
+        body["message"],
+        "The request body did not arrive in time (limit: 1 s)."
+    );
+}
+
+#[tokio::test]
 async fn header_timeout_bounds_the_tls_handshake() {
     let pki = Pki::new();
     let settings = format!("{}\nheader_timeout_seconds = 1", pki.server_settings(false));

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -65,6 +65,8 @@ pub struct Service {
     kms: Arc<Kms>,
     /// Checks every request's signature and names its caller.
     auth: Authenticator,
+    /// How long a request's body may take to arrive once its headers are in.
+    body_timeout: Duration,
 }
 
 impl Service {
@@ -91,6 +93,7 @@ impl Service {
         Ok(Service {
             kms,
             auth: Authenticator::new(settings.aws.region.clone(), keys),
+            body_timeout: Duration::from_secs(settings.server.header_timeout_seconds),
         })
     }
 }
@@ -104,7 +107,7 @@ async fn handle(
     let request_id = Uuid::new_v4().to_string();
     let target = target(&req);
     let (parts, body) = req.into_parts();
-    let result = match read_body(body).await {
+    let result = match read_body(body, service.body_timeout).await {
         Ok(body) => match service.auth.verify(&parts, &body, SystemTime::now()) {
             Ok(caller) => dispatch(&service.kms, &caller, target.as_deref(), &body).await,
             Err(e) => Err(e),
@@ -135,8 +138,19 @@ fn target(req: &Request<Incoming>) -> Option<String> {
     Some(value.to_owned())
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY).collect().await {
+async fn read_body(body: Incoming, within: Duration) -> Result<Bytes, ApiError> {
+    let read = tokio::time::timeout(within, Limited::new(body, MAX_BODY).collect()).await;
+    let Ok(read) = read else {
+        return Err(ApiError {
+            type_name: "RequestTimeoutException",
+            status: hyper::StatusCode::BAD_REQUEST,
+            message: format!(
+                "The request body did not arrive in time (limit: {} s).",
+                within.as_secs()
+            ),
+        });
+    };
+    match read {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::serialization(
             format!("The request body is larger than {MAX_BODY} bytes."),
