@@ -3,11 +3,11 @@
 //! The sidecar's `aliases` table is the record; `Kms::aliases` (name to key id) is the copy
 //! every `KeyId` resolution reads, changed under the write lock right after each commit.
 
-use std::sync::{Arc, PoisonError};
+use std::sync::PoisonError;
 
 use uuid::Uuid;
 
-use super::model::{Key, Millis};
+use super::model::Millis;
 use super::paging::{page, Page};
 use super::rules::Op;
 use super::{ErrorKind, Kms, KmsError};
@@ -118,13 +118,6 @@ impl Kms {
     pub(super) fn drop_aliases_of(&self, key_id: Uuid) {
         let mut aliases = self.aliases.write().unwrap_or_else(PoisonError::into_inner);
         aliases.retain(|_, target| *target != key_id);
-    }
-
-    /// The key a key id or key ARN names, after the state table allows `op` on it.
-    pub(super) fn checked_by_id(&self, key_id: &str, op: Op) -> Result<Arc<Key>, KmsError> {
-        let key = self.resolve_by_id(key_id)?;
-        self.check(op, &key)?;
-        Ok(key)
     }
 
     /// Makes `name` resolve to `key_id`. Call with the write lock held, after the commit.

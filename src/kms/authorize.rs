@@ -127,17 +127,7 @@ impl Kms {
         let Ok(policy) = Policy::parse(policy_text) else {
             return Ok(()); // the operation refuses a malformed policy itself
         };
-        let request = Request {
-            principal: &caller.principal,
-            principal_account: &caller.account,
-            key_account: &self.identity.account,
-            iam_allows: caller.admin,
-            action: "kms:PutKeyPolicy",
-            resource: key_arn,
-            encryption_context: None,
-            grant_operations: None,
-            grant_is_for_aws_resource: None,
-        };
+        let request = self.policy_request(caller, "kms:PutKeyPolicy", key_arn, Action::plain(""));
         match policy.evaluate(&request) {
             Decision::Allow => Ok(()),
             _ => Err(KmsError::new(
@@ -170,17 +160,7 @@ impl Kms {
         let arn = self.arn(key);
         let name = format!("kms:{}", action.operation);
         let policy = self.parsed_policy(key)?;
-        let request = Request {
-            principal: &caller.principal,
-            principal_account: &caller.account,
-            key_account: &self.identity.account,
-            iam_allows: caller.admin,
-            action: &name,
-            resource: &arn,
-            encryption_context: action.context,
-            grant_operations: action.grant_operations,
-            grant_is_for_aws_resource: action.grant_operations.map(|_| false),
-        };
+        let request = self.policy_request(caller, &name, &arn, action);
         match policy.evaluate(&request) {
             Decision::Allow => Ok(()),
             Decision::ExplicitDeny => Err(denied(
@@ -196,6 +176,27 @@ impl Kms {
                 &arn,
                 "because no resource-based policy allows the",
             )),
+        }
+    }
+
+    /// What a key policy is asked about `caller` doing `action_name` on `resource`.
+    fn policy_request<'a>(
+        &'a self,
+        caller: &'a Caller,
+        action_name: &'a str,
+        resource: &'a str,
+        action: Action<'a>,
+    ) -> Request<'a> {
+        Request {
+            principal: &caller.principal,
+            principal_account: &caller.account,
+            key_account: &self.identity.account,
+            iam_allows: caller.admin,
+            action: action_name,
+            resource,
+            encryption_context: action.context,
+            grant_operations: action.grant_operations,
+            grant_is_for_aws_resource: action.grant_operations.map(|_| false),
         }
     }
 

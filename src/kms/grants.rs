@@ -177,8 +177,7 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<Page<Grant>, KmsError> {
-        let key = self.resolve_by_id(key_id)?;
-        self.check(Op::ListGrants, &key)?;
+        let key = self.checked_by_id(key_id, Op::ListGrants)?;
         if let Some(id) = grant_id {
             well_formed(id)?;
         }
@@ -262,8 +261,7 @@ impl Kms {
         dry_run: bool,
     ) -> Result<(), KmsError> {
         let _writing = self.writes.lock().await;
-        let key = self.resolve_by_id(key_id)?;
-        self.check(Op::RevokeGrant, &key)?;
+        let key = self.checked_by_id(key_id, Op::RevokeGrant)?;
         let grant = self.grant_on(&key, grant_id).await?;
         self.remove_grant(&key, grant.id, dry_run, "revoked").await
     }

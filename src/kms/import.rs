@@ -66,8 +66,7 @@ impl Kms {
         algorithm: WrappingAlgorithm,
         spec: WrappingKeySpec,
     ) -> Result<ImportParameters, KmsError> {
-        let key = self.resolve_by_id(key_id)?;
-        self.check(Op::GetParametersForImport, &key)?;
+        let key = self.checked_by_id(key_id, Op::GetParametersForImport)?;
         let wrapping = self.wrapping(algorithm)?;
         let now = self.clock.now();
         let job = ImportJob {
@@ -129,8 +128,7 @@ impl Kms {
         key_id: &str,
         import: MaterialImport,
     ) -> Result<(Arc<Key>, Uuid), KmsError> {
-        let key = self.resolve_by_id(key_id)?;
-        self.check(Op::ImportKeyMaterial, &key)?;
+        let key = self.checked_by_id(key_id, Op::ImportKeyMaterial)?;
         let job = self.usable_job(&key, &import.import_token).await?;
         self.check_valid_to(import.valid_to)?;
         let wrapping = self.wrapping(job.algorithm)?;

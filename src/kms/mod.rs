@@ -105,12 +105,6 @@ impl Kms {
         Ok(key)
     }
 
-    /// Tags of a key, sorted by tag key.
-    pub async fn tags(&self, key: &Key) -> Result<Vec<(String, String)>, KmsError> {
-        let id = key.id;
-        self.blocking(move |store| store.tags(id)).await
-    }
-
     /// GenerateRandom: bytes from the token's RNG.
     pub async fn generate_random(&self, len: usize) -> Result<Zeroizing<Vec<u8>>, KmsError> {
         self.hsm
@@ -142,6 +136,13 @@ impl Kms {
             ));
         }
         self.resolve(key_id)
+    }
+
+    /// The key a key id or ARN names, once the state table allows `op` on it.
+    pub(super) fn checked_by_id(&self, key_id: &str, op: rules::Op) -> Result<Arc<Key>, KmsError> {
+        let key = self.resolve_by_id(key_id)?;
+        self.check(op, &key)?;
+        Ok(key)
     }
 
     /// Changes the key named by `key_id` (a key id or ARN) under the write lock, after the

@@ -57,16 +57,14 @@ impl Kms {
 
     /// GetKeyRotationStatus.
     pub fn key_rotation_status(&self, key_id: &str) -> Result<Arc<Key>, KmsError> {
-        let key = self.resolve_by_id(key_id)?;
-        self.check(Op::GetKeyRotationStatus, &key)?;
+        let key = self.checked_by_id(key_id, Op::GetKeyRotationStatus)?;
         Ok(key)
     }
 
     /// RotateKeyOnDemand.
     pub async fn rotate_key_on_demand(&self, key_id: &str) -> Result<Arc<Key>, KmsError> {
         let _writing = self.writes.lock().await;
-        let key = self.resolve_by_id(key_id)?;
-        self.check(Op::RotateKeyOnDemand, &key)?;
+        let key = self.checked_by_id(key_id, Op::RotateKeyOnDemand)?;
         if key.origin == Origin::External {
             return self.rotate_to_pending_import(&key).await;
         }
@@ -123,8 +121,7 @@ impl Kms {
         limit: usize,
         marker: Option<&str>,
     ) -> Result<(Arc<Key>, Page<RotationEntry>), KmsError> {
-        let key = self.resolve_by_id(key_id)?;
-        self.check(Op::ListKeyRotations, &key)?;
+        let key = self.checked_by_id(key_id, Op::ListKeyRotations)?;
         let entries = key
             .materials
             .iter()

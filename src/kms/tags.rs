@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 
+use super::model::Key;
 use super::paging::{page, Page};
 use super::rules::Op;
 use super::{ErrorKind, Kms, KmsError};
@@ -11,6 +12,12 @@ use super::{ErrorKind, Kms, KmsError};
 const MAX_TAGS: usize = 50;
 
 impl Kms {
+    /// Tags of a key, sorted by tag key.
+    async fn tags(&self, key: &Key) -> Result<Vec<(String, String)>, KmsError> {
+        let id = key.id;
+        self.blocking(move |store| store.tags(id)).await
+    }
+
     /// TagResource: adds `tags` to the key `key_id` (a key id or ARN); a tag key the key
     /// already has gets the new value.
     pub async fn tag_resource(
