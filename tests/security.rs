@@ -945,3 +945,67 @@ async fn the_lockout_safety_check_and_alias_changes_need_the_current_key_policy(
         .await
         .expect("DeleteAlias");
 }
+
+/// An alias moved between two keys while the app uses it: every request is decided and
+/// served on the one key the alias named when the request was read. The app may use `mine`
+/// (by a grant, so each decision waits on the sidecar) and not `theirs`; no Encrypt may land
+/// on `theirs` and no Decrypt of a `theirs` blob may succeed, however the flips interleave.
+#[tokio::test]
+async fn a_moving_alias_never_lets_a_check_on_one_key_serve_another() {
+    let d = Daemon::start();
+    let (admin, app) = (d.client(), d.client_as(APP_KEY));
+    let (mine, theirs) = (new_key(&admin).await, new_key(&admin).await);
+    grant(&admin, &mine, APP_PRINCIPAL, None, None).await;
+    let theirs_blob = encrypt(&admin, &theirs, "not for the app").await;
+    let alias = "alias/flipping";
+    admin
+        .create_alias()
+        .alias_name(alias)
+        .target_key_id(&mine)
+        .send()
+        .await
+        .expect("CreateAlias");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let flipper = async {
+        for round in 0..300 {
+            let target = if round % 2 == 0 { &theirs } else { &mine };
+            admin
+                .update_alias()
+                .alias_name(alias)
+                .target_key_id(target)
+                .send()
+                .await
+                .expect("UpdateAlias");
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    };
+    let user = async {
+        let (mut served, mut denied) = (0, 0);
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            match try_encrypt(&app, alias, "app data").await {
+                Ok(out) => {
+                    assert_eq!(out.key_id(), Some(d.key_arn(&mine).as_str()));
+                    served += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.code(), Some(ACCESS_DENIED), "{e:?}");
+                    denied += 1;
+                }
+            }
+            let decrypted = app
+                .decrypt()
+                .key_id(alias)
+                .ciphertext_blob(theirs_blob.clone())
+                .send()
+                .await;
+            let code = decrypted.expect_err("the app decrypted a blob of a key it may not use");
+            assert!(
+                matches!(code.code(), Some(ACCESS_DENIED | "IncorrectKeyException")),
+                "{code:?}"
+            );
+        }
+        (served, denied)
+    };
+    let ((), (served, denied)) = tokio::join!(flipper, user);
+    assert!(served > 0 && denied > 0, "served {served}, denied {denied}");
+}

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::handlers::{empty, json, key_id, optional_key_id, seconds};
 use super::validate::{page_size, pattern, required, str_len};
-use crate::kms::{Action, Caller, Kms, KmsError};
+use crate::kms::{Caller, Kms, KmsError};
 
 /// ListAliases' page size when no Limit is given.
 const DEFAULT_LIMIT: usize = 50;
@@ -79,9 +79,7 @@ pub async fn create_alias(
     let name = alias_name(r.alias_name)?;
     let target = key_id(r.target_key_id, "targetKeyId")?;
     kms.authorize_account(caller, "CreateAlias")?;
-    kms.authorize(caller, &target, Action::plain("CreateAlias"))
-        .await?;
-    kms.create_alias(&name, &target).await?;
+    kms.create_alias(caller, &name, &target).await?;
     empty()
 }
 
@@ -94,10 +92,7 @@ pub async fn update_alias(
     let name = alias_name(r.alias_name)?;
     let target = key_id(r.target_key_id, "targetKeyId")?;
     kms.authorize_account(caller, "UpdateAlias")?;
-    kms.authorize_alias(caller, &name, "UpdateAlias").await?;
-    kms.authorize(caller, &target, Action::plain("UpdateAlias"))
-        .await?;
-    kms.update_alias(&name, &target).await?;
+    kms.update_alias(caller, &name, &target).await?;
     empty()
 }
 
@@ -109,8 +104,7 @@ pub async fn delete_alias(
 ) -> Result<Vec<u8>, KmsError> {
     let name = alias_name(r.alias_name)?;
     kms.authorize_account(caller, "DeleteAlias")?;
-    kms.authorize_alias(caller, &name, "DeleteAlias").await?;
-    kms.delete_alias(&name).await?;
+    kms.delete_alias(caller, &name).await?;
     empty()
 }
 

@@ -8,7 +8,7 @@ use super::validate::{blob_len, one_of, parse_enum, range, required, required_se
 use super::wire::*;
 use crate::kms::model::{EncryptionAlgorithm, Key, KeySpec, KeyUsage, Origin};
 use crate::kms::rules::{KeyState, Op};
-use crate::kms::{Action, Caller, ErrorKind, Kms, KmsError, NewKey, ReEncryptSide};
+use crate::kms::{Caller, ErrorKind, Kms, KmsError, NewKey, ReEncryptSide};
 
 /// Every KeySpec the AWS model knows; we serve the ones `KeySpec::parse` accepts.
 const AWS_KEY_SPECS: &[&str] = &[
@@ -243,9 +243,7 @@ pub async fn describe_key(
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
     grant_tokens(r.grant_tokens.as_ref())?;
-    kms.authorize(caller, &id, Action::plain("DescribeKey"))
-        .await?;
-    let key = kms.describe_key(&id)?;
+    let key = kms.describe_key(caller, &id).await?;
     json(&KeyMetadataResponse {
         key_metadata: metadata(kms, &key),
     })
@@ -287,11 +285,9 @@ pub async fn encrypt(kms: &Kms, caller: &Caller, r: EncryptRequest) -> Result<Ve
     grant_tokens(r.grant_tokens.as_ref())?;
     let alg = algorithm(r.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
     let context = r.encryption_context.unwrap_or_default();
-    kms.authorize(caller, &id, Action::with_context("Encrypt", &context))
-        .await?;
     let dry_run = r.dry_run.unwrap_or(false);
     let done = kms
-        .encrypt(&id, plaintext.0, &context, alg, dry_run)
+        .encrypt(caller, &id, plaintext.0, &context, alg, dry_run)
         .await?;
     json(&EncryptResponse {
         ciphertext_blob: B64(&done.blob),
@@ -309,14 +305,9 @@ pub async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> Result<Ve
     let alg = algorithm(r.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
     no_recipient(r.recipient.as_ref())?;
     let context = r.encryption_context.unwrap_or_default();
-    let action = Action::with_context("Decrypt", &context);
-    match id.as_deref() {
-        Some(named) => kms.authorize(caller, named, action).await?,
-        None => kms.authorize_ciphertext(caller, &blob.0, action).await?,
-    }
     let dry_run = r.dry_run.unwrap_or(false);
     let done = kms
-        .decrypt(&blob.0, id.as_deref(), &context, alg, dry_run)
+        .decrypt(caller, &blob.0, id.as_deref(), &context, alg, dry_run)
         .await?;
     json(&DecryptResponse {
         key_id: kms.arn(&done.key),
@@ -349,13 +340,6 @@ pub async fn re_encrypt(
         r.source_encryption_context.unwrap_or_default(),
         r.destination_encryption_context.unwrap_or_default(),
     );
-    let from = Action::with_context("ReEncryptFrom", &source_context);
-    match source_id.as_deref() {
-        Some(named) => kms.authorize(caller, named, from).await?,
-        None => kms.authorize_ciphertext(caller, &blob.0, from).await?,
-    }
-    let to = Action::with_context("ReEncryptTo", &destination_context);
-    kms.authorize(caller, &destination_id, to).await?;
     let source = ReEncryptSide {
         key_id: source_id.as_deref(),
         context: &source_context,
@@ -368,7 +352,7 @@ pub async fn re_encrypt(
     };
     let dry_run = r.dry_run.unwrap_or(false);
     let done = kms
-        .re_encrypt(&blob.0, source, destination, dry_run)
+        .re_encrypt(caller, &blob.0, source, destination, dry_run)
         .await?;
     json(&ReEncryptResponse {
         ciphertext_blob: B64(&done.blob),
@@ -393,18 +377,13 @@ pub async fn generate_data_key(
     grant_tokens(r.grant_tokens.as_ref())?;
     no_recipient(r.recipient.as_ref())?;
     let context = r.encryption_context.unwrap_or_default();
-    let (op, name) = match with_plaintext {
-        true => (Op::GenerateDataKey, "GenerateDataKey"),
-        false => (
-            Op::GenerateDataKeyWithoutPlaintext,
-            "GenerateDataKeyWithoutPlaintext",
-        ),
+    let op = match with_plaintext {
+        true => Op::GenerateDataKey,
+        false => Op::GenerateDataKeyWithoutPlaintext,
     };
-    kms.authorize(caller, &id, Action::with_context(name, &context))
-        .await?;
     let dry_run = r.dry_run.unwrap_or(false);
     let done = kms
-        .generate_data_key(&id, len, &context, op, dry_run)
+        .generate_data_key(caller, &id, len, &context, op, dry_run)
         .await?;
     json(&GenerateDataKeyResponse {
         ciphertext_blob: B64(&done.blob),

@@ -109,13 +109,13 @@ pub async fn put_key_policy(
     r: PutKeyPolicyRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
-    kms.authorize(caller, &id, Action::plain("PutKeyPolicy"))
+    let key = kms
+        .authorized(caller, &id, Action::plain("PutKeyPolicy"))
         .await?;
     let name = policy_name(r.policy_name)?;
     let text = policy(required(r.policy, "policy")?)?;
     if r.bypass_policy_lockout_safety_check != Some(true) {
-        let arn = kms.describe_key(&id).map(|k| kms.arn(&k))?;
-        kms.check_lockout(caller, &text, &arn)?;
+        kms.check_lockout(caller, &text, &kms.arn(&key))?;
     }
     kms.put_key_policy(&id, &name, text).await?;
     empty()

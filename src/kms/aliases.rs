@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::model::Millis;
 use super::paging::{page, Page};
 use super::rules::Op;
-use super::{ErrorKind, Kms, KmsError};
+use super::{Action, Caller, ErrorKind, Kms, KmsError};
 
 /// Every alias name starts with this.
 const PREFIX: &str = "alias/";
@@ -31,8 +31,13 @@ pub struct Alias {
 }
 
 impl Kms {
-    /// CreateAlias: `name` for the key `target_key_id` (a key id or ARN).
-    pub async fn create_alias(&self, name: &str, target_key_id: &str) -> Result<(), KmsError> {
+    /// CreateAlias: `name` for the key `target_key_id` (a key id or ARN), once `caller` may.
+    pub async fn create_alias(
+        &self,
+        caller: &Caller,
+        name: &str,
+        target_key_id: &str,
+    ) -> Result<(), KmsError> {
         check_alias_name(name)?;
         let _writing = self.writes.lock().await;
         if self.alias_target(name).is_ok() {
@@ -44,7 +49,10 @@ impl Kms {
                 ),
             ));
         }
-        let key = self.checked_by_id(target_key_id, Op::CreateAlias)?;
+        let key = self
+            .authorized(caller, target_key_id, Action::plain("CreateAlias"))
+            .await?;
+        self.check(Op::CreateAlias, &key)?;
         let now = self.clock.now();
         let alias = Alias {
             name: name.to_owned(),
@@ -59,13 +67,22 @@ impl Kms {
         Ok(())
     }
 
-    /// UpdateAlias: points `name` at `target_key_id` (a key id or ARN). Only the new key's
-    /// state counts; the key the alias pointed to before is not consulted.
-    pub async fn update_alias(&self, name: &str, target_key_id: &str) -> Result<(), KmsError> {
+    /// UpdateAlias: points `name` at `target_key_id` (a key id or ARN), once `caller` may on
+    /// both the key the alias points to and the new one. Only the new key's state counts.
+    /// Both checks run under the write lock, so the alias cannot move between check and use.
+    pub async fn update_alias(
+        &self,
+        caller: &Caller,
+        name: &str,
+        target_key_id: &str,
+    ) -> Result<(), KmsError> {
         check_alias_name(name)?;
         let _writing = self.writes.lock().await;
-        self.alias_target(name)?;
-        let key = self.checked_by_id(target_key_id, Op::UpdateAliasTarget)?;
+        self.authorize_alias(caller, name, "UpdateAlias").await?;
+        let key = self
+            .authorized(caller, target_key_id, Action::plain("UpdateAlias"))
+            .await?;
+        self.check(Op::UpdateAliasTarget, &key)?;
         let (alias, key_id, now) = (name.to_owned(), key.id, self.clock.now());
         self.blocking(move |store| store.retarget_alias(&alias, key_id, now))
             .await?;
@@ -74,12 +91,11 @@ impl Kms {
         Ok(())
     }
 
-    /// DeleteAlias.
-    pub async fn delete_alias(&self, name: &str) -> Result<(), KmsError> {
+    /// DeleteAlias, once `caller` may on the key the alias points to.
+    pub async fn delete_alias(&self, caller: &Caller, name: &str) -> Result<(), KmsError> {
         check_alias_name(name)?;
         let _writing = self.writes.lock().await;
-        let target = self.alias_target(name)?;
-        if let Some(key) = self.key(target) {
+        if let Some(key) = self.authorize_alias(caller, name, "DeleteAlias").await? {
             self.check(Op::DeleteAlias, &key)?;
         }
         let alias = name.to_owned();

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, PoisonError};
 
-use super::ciphertext::{EncryptionContext, Envelope};
+use super::ciphertext::EncryptionContext;
 use super::grants::{Constraint, Grant};
 use super::model::Key;
 use super::policy_eval::{Decision, Policy, Request};
@@ -88,32 +88,41 @@ impl Kms {
         key_id: &str,
         action: Action<'_>,
     ) -> Result<(), KmsError> {
+        self.authorized(caller, key_id, action).await.map(drop)
+    }
+
+    /// The key `key_id` names, once `caller` may do `action` on it. An operation must use
+    /// this very key: resolving the name again could reach another key after an alias
+    /// moved between the check and the use.
+    pub async fn authorized(
+        &self,
+        caller: &Caller,
+        key_id: &str,
+        action: Action<'_>,
+    ) -> Result<Arc<Key>, KmsError> {
         let key = match ALIAS_OPERATIONS.contains(&action.operation) {
             true => self.resolve(key_id)?,
             false => self.resolve_by_id(key_id)?,
         };
-        self.authorize_key(caller, &key, action).await
+        self.authorize_key(caller, &key, action).await?;
+        Ok(key)
     }
 
-    /// `operation` on the key alias `alias_name` points to now. An alias that does not exist
-    /// is left to the operation, which reports it.
-    pub async fn authorize_alias(
+    /// The key alias `alias_name` points to, once `caller` may do `operation` on it; None
+    /// for an alias of a key already gone. An alias that does not exist is NotFoundException.
+    /// Call with the write lock held, so the alias cannot move before the operation.
+    pub(super) async fn authorize_alias(
         &self,
         caller: &Caller,
         alias_name: &str,
         operation: &'static str,
-    ) -> Result<(), KmsError> {
-        match self
-            .alias_target(alias_name)
-            .ok()
-            .and_then(|id| self.key(id))
-        {
-            Some(key) => {
-                self.authorize_key(caller, &key, Action::plain(operation))
-                    .await
-            }
-            None => Ok(()),
-        }
+    ) -> Result<Option<Arc<Key>>, KmsError> {
+        let Some(key) = self.key(self.alias_target(alias_name)?) else {
+            return Ok(None);
+        };
+        self.authorize_key(caller, &key, Action::plain(operation))
+            .await?;
+        Ok(Some(key))
     }
 
     /// AWS's policy lockout safety check: refuses a policy that would not let `caller`
@@ -134,20 +143,6 @@ impl Kms {
                 ErrorKind::MalformedPolicyDocument,
                 "The new key policy will not allow you to update the key policy in the future.",
             )),
-        }
-    }
-
-    /// Decrypt and ReEncrypt without a KeyId: the key named inside the ciphertext. A blob
-    /// we cannot parse is left to the operation, which refuses it without saying more.
-    pub async fn authorize_ciphertext(
-        &self,
-        caller: &Caller,
-        blob: &[u8],
-        action: Action<'_>,
-    ) -> Result<(), KmsError> {
-        match Envelope::parse(blob).ok().and_then(|e| self.key(e.key_id)) {
-            Some(key) => self.authorize_key(caller, &key, action).await,
-            None => Ok(()),
         }
     }
 

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 use super::ciphertext::{aad, EncryptionContext, Envelope};
 use super::model::{EncryptionAlgorithm, Key, MaterialState};
 use super::rules::Op;
-use super::{ErrorKind, Kms, KmsError};
+use super::{Action, Caller, ErrorKind, Kms, KmsError};
 use crate::hsm::HsmError;
 
 /// Result of Encrypt.
@@ -91,16 +91,20 @@ pub(super) fn dry_run_stop(dry_run: bool) -> Result<(), KmsError> {
 }
 
 impl Kms {
-    /// Encrypt.
+    /// Encrypt, once `caller` may.
     pub async fn encrypt(
         &self,
+        caller: &Caller,
         key_id: &str,
         plaintext: Zeroizing<Vec<u8>>,
         context: &EncryptionContext,
         algorithm: EncryptionAlgorithm,
         dry_run: bool,
     ) -> Result<Encrypted, KmsError> {
-        let (key, material_id) = self.encrypting_key(key_id, Op::Encrypt, algorithm)?;
+        let action = Action::with_context("Encrypt", context);
+        let (key, material_id) = self
+            .encrypting_key(caller, key_id, action, Op::Encrypt, algorithm)
+            .await?;
         dry_run_stop(dry_run)?;
         let sealed = self
             .hsm
@@ -120,16 +124,21 @@ impl Kms {
         })
     }
 
-    /// Decrypt. `key_id`, when given, must name the key that made the blob.
+    /// Decrypt, once `caller` may. `key_id`, when given, must name the key that made the
+    /// blob.
     pub async fn decrypt(
         &self,
+        caller: &Caller,
         blob: &[u8],
         key_id: Option<&str>,
         context: &EncryptionContext,
         algorithm: EncryptionAlgorithm,
         dry_run: bool,
     ) -> Result<Decrypted, KmsError> {
-        let (key, envelope) = self.decrypting_key(blob, key_id, Op::Decrypt, algorithm)?;
+        let action = Action::with_context("Decrypt", context);
+        let (key, envelope) = self
+            .decrypting_key(caller, (blob, key_id), action, Op::Decrypt, algorithm)
+            .await?;
         dry_run_stop(dry_run)?;
         let material_id = envelope.material_id;
         let plaintext = self
@@ -148,18 +157,36 @@ impl Kms {
         })
     }
 
-    /// ReEncrypt: decrypt and encrypt again in one token call.
+    /// ReEncrypt, once `caller` may on both keys: decrypt and encrypt again in one token
+    /// call.
     pub async fn re_encrypt(
         &self,
+        caller: &Caller,
         blob: &[u8],
         source: ReEncryptSide<'_, Option<&str>>,
         destination: ReEncryptSide<'_, &str>,
         dry_run: bool,
     ) -> Result<ReEncrypted, KmsError> {
-        let (from_key, envelope) =
-            self.decrypting_key(blob, source.key_id, Op::ReEncryptFrom, source.algorithm)?;
-        let (to_key, to_material) =
-            self.encrypting_key(destination.key_id, Op::ReEncryptTo, destination.algorithm)?;
+        let from = Action::with_context("ReEncryptFrom", source.context);
+        let (from_key, envelope) = self
+            .decrypting_key(
+                caller,
+                (blob, source.key_id),
+                from,
+                Op::ReEncryptFrom,
+                source.algorithm,
+            )
+            .await?;
+        let to = Action::with_context("ReEncryptTo", destination.context);
+        let (to_key, to_material) = self
+            .encrypting_key(
+                caller,
+                destination.key_id,
+                to,
+                Op::ReEncryptTo,
+                destination.algorithm,
+            )
+            .await?;
         dry_run_stop(dry_run)?;
         let from_material = envelope.material_id;
         let sealed = self
@@ -190,9 +217,11 @@ impl Kms {
         })
     }
 
-    /// GenerateDataKey (and, dropping the plaintext, GenerateDataKeyWithoutPlaintext).
+    /// GenerateDataKey (and, dropping the plaintext, GenerateDataKeyWithoutPlaintext), once
+    /// `caller` may.
     pub async fn generate_data_key(
         &self,
+        caller: &Caller,
         key_id: &str,
         len: usize,
         context: &EncryptionContext,
@@ -200,7 +229,14 @@ impl Kms {
         dry_run: bool,
     ) -> Result<DataKey, KmsError> {
         let algorithm = EncryptionAlgorithm::SymmetricDefault;
-        let (key, material_id) = self.encrypting_key(key_id, op, algorithm)?;
+        let name = match op {
+            Op::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+            _ => "GenerateDataKey",
+        };
+        let action = Action::with_context(name, context);
+        let (key, material_id) = self
+            .encrypting_key(caller, key_id, action, op, algorithm)
+            .await?;
         dry_run_stop(dry_run)?;
         let (plaintext, sealed) = self
             .hsm
@@ -221,14 +257,17 @@ impl Kms {
         })
     }
 
-    /// The key named for an encrypting `op`, and its current material version.
-    fn encrypting_key(
+    /// The key named for an encrypting `op` that `caller` may do, and its current material
+    /// version.
+    async fn encrypting_key(
         &self,
+        caller: &Caller,
         key_id: &str,
+        action: Action<'_>,
         op: Op,
         algorithm: EncryptionAlgorithm,
     ) -> Result<(Arc<Key>, Uuid), KmsError> {
-        let key = self.resolve(key_id)?;
+        let key = self.authorized(caller, key_id, action).await?;
         check_algorithm(&key, algorithm)?;
         self.check(op, &key)?;
         let current = key
@@ -245,29 +284,37 @@ impl Kms {
         }
     }
 
-    /// The key that made `blob`, checked against `key_id` when one is given.
-    fn decrypting_key(
+    /// The key that made `blob`, checked against `key_id` when one is given, once `caller`
+    /// may do `action` on it. A named key is found and authorized before the blob is read,
+    /// as AWS answers; a blob we cannot read names no key and is refused without saying more.
+    async fn decrypting_key(
         &self,
-        blob: &[u8],
-        key_id: Option<&str>,
+        caller: &Caller,
+        (blob, key_id): (&[u8], Option<&str>),
+        action: Action<'_>,
         op: Op,
         algorithm: EncryptionAlgorithm,
     ) -> Result<(Arc<Key>, Envelope), KmsError> {
+        let named = match key_id {
+            Some(named) => Some(self.authorized(caller, named, action).await?),
+            None => None,
+        };
         let envelope = Envelope::parse(blob)?;
-        let key = match key_id {
-            Some(named) => {
-                let key = self.resolve(named)?;
-                if key.id != envelope.key_id {
-                    return Err(KmsError::new(
-                        ErrorKind::IncorrectKey,
-                        "The key ID in the request does not identify a CMK that can perform this operation.",
-                    ));
-                }
+        let key = match named {
+            Some(key) if key.id != envelope.key_id => {
+                return Err(KmsError::new(
+                    ErrorKind::IncorrectKey,
+                    "The key ID in the request does not identify a CMK that can perform this operation.",
+                ));
+            }
+            Some(key) => key,
+            None => {
+                let key = self
+                    .key(envelope.key_id)
+                    .ok_or_else(KmsError::invalid_ciphertext)?;
+                self.authorize_key(caller, &key, action).await?;
                 key
             }
-            None => self
-                .key(envelope.key_id)
-                .ok_or_else(KmsError::invalid_ciphertext)?,
         };
         check_algorithm(&key, algorithm)?;
         self.check(op, &key)?;

@@ -98,9 +98,10 @@ impl Kms {
         self.identity.key_arn(key.id)
     }
 
-    /// DescribeKey.
-    pub fn describe_key(&self, key_id: &str) -> Result<Arc<Key>, KmsError> {
-        let key = self.resolve(key_id)?;
+    /// DescribeKey, once `caller` may.
+    pub async fn describe_key(&self, caller: &Caller, key_id: &str) -> Result<Arc<Key>, KmsError> {
+        let action = Action::plain("DescribeKey");
+        let key = self.authorized(caller, key_id, action).await?;
         self.check(rules::Op::DescribeKey, &key)?;
         Ok(key)
     }
