@@ -369,3 +369,109 @@ async fn new_key_material_waits_for_an_on_demand_rotation() {
     let out = try_decrypt(&client, old).await.expect("old decrypts");
     assert_eq!(out.key_material_id(), Some(first.as_str()));
 }
+
+/// A crash during the re-import of deleted material can leave a token object under the
+/// material's id before its check value was compared. Start-up destroys it: the next
+/// import with the right material brings back exactly the old material.
+#[tokio::test]
+async fn an_import_interrupted_by_a_crash_leaves_no_unverified_material() {
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::{Attribute, KeyType, ObjectClass};
+
+    let mut daemon = Daemon::start();
+    let client = daemon.client();
+    let (alg, spec) = (AlgorithmSpec::RsaesOaepSha1, WrappingKeySpec::Rsa2048);
+    let key = external_key(&client).await;
+    let bytes = material();
+    let p = params(&client, &key, &alg, &spec).await;
+    let material_id = import(&client, &key, &p.token, wrap(&alg, &p.public, &bytes))
+        .await
+        .expect("import");
+    let blob = encrypt(&client, &key, "kept").await;
+    client
+        .delete_imported_key_material()
+        .key_id(&key)
+        .send()
+        .await
+        .expect("delete");
+
+    // What the crash leaves: other material under the material's id, as ours.
+    daemon.kill();
+    let (_ctx, session) = common::open_token(&daemon);
+    let id = uuid::Uuid::parse_str(&material_id).expect("material id");
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::AES),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
+        Attribute::Id(id.as_bytes().to_vec()),
+        Attribute::Label(format!("hsmkms/{key}/{id}").into_bytes()),
+    ];
+    session
+        .generate_key(&Mechanism::AesKeyGen, &template)
+        .expect("stray object");
+    daemon.start_again();
+
+    let by_id = [Attribute::Id(id.as_bytes().to_vec())];
+    assert!(
+        session.find_objects(&by_id).expect("find").is_empty(),
+        "start-up left the unverified object in the token"
+    );
+    let client = daemon.client(); // the restarted daemon listens elsewhere
+    let p = params(&client, &key, &alg, &spec).await;
+    let again = import(&client, &key, &p.token, wrap(&alg, &p.public, &bytes))
+        .await
+        .expect("re-import");
+    assert_eq!(again, material_id, "{}", daemon.log());
+    let out = try_decrypt(&client, blob)
+        .await
+        .expect("decrypt with the re-imported material");
+    assert_eq!(out.plaintext().map(|p| p.as_ref()), Some(&b"kept"[..]));
+}
+
+/// Wrapping key pairs take a token session for a long time: at most half the session pool
+/// generates at once, and callers beyond that are throttled at once, not queued, while other
+/// requests are still served.
+#[tokio::test]
+async fn concurrent_import_parameter_requests_beyond_half_the_pool_are_throttled() {
+    let daemon = Daemon::start();
+    let client = daemon.client();
+    let keys = [
+        external_key(&client).await,
+        external_key(&client).await,
+        external_key(&client).await,
+        external_key(&client).await,
+        external_key(&client).await,
+        external_key(&client).await,
+    ];
+    let symmetric = new_key(&client).await;
+    let mut asks = tokio::task::JoinSet::new();
+    for key in keys {
+        let ask = client
+            .get_parameters_for_import()
+            .key_id(key)
+            .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
+            .wrapping_key_spec(WrappingKeySpec::Rsa4096);
+        asks.spawn(ask.send());
+    }
+    let served = encrypt(&client, &symmetric, "served meanwhile").await;
+    assert!(!served.as_ref().is_empty());
+    let answers: Vec<_> = asks.join_all().await;
+    let throttled: Vec<_> = answers
+        .iter()
+        .filter_map(|a| a.as_ref().err())
+        .map(|e| {
+            assert_eq!(error_code(e), "ThrottlingException", "{e:?}");
+            common::error_message(e)
+        })
+        .collect();
+    let issued = answers.iter().filter(|a| a.is_ok()).count();
+    assert!((1..=2).contains(&issued), "issued {issued} of 6 at once");
+    assert_eq!(throttled.len(), 6 - issued);
+    assert!(throttled.iter().all(|m| m == "Rate exceeded"));
+}

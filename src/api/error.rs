@@ -72,6 +72,7 @@ fn wire(kind: ErrorKind) -> (&'static str, StatusCode) {
         ErrorKind::Tag => ("TagException", CLIENT),
         ErrorKind::MalformedPolicyDocument => ("MalformedPolicyDocumentException", CLIENT),
         ErrorKind::LimitExceeded => ("LimitExceededException", CLIENT),
+        ErrorKind::Throttling => ("ThrottlingException", CLIENT),
         ErrorKind::DryRunOperation => ("DryRunOperationException", CLIENT),
         ErrorKind::Internal => ("KMSInternalException", FAULT),
         ErrorKind::DependencyTimeout => ("DependencyTimeoutException", FAULT),

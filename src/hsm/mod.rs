@@ -65,6 +65,8 @@ struct Inner {
     idle: Mutex<Vec<Session>>,
     /// Bounds the sessions in use at once.
     permits: Arc<Semaphore>,
+    /// How many sessions the pool holds.
+    pool_size: usize,
     /// How long a request waits for a free session before giving up.
     acquire_timeout: Duration,
     /// Key-material id (CKA_ID) to object handle: lookups on a token are linear scans.
@@ -93,6 +95,7 @@ impl Hsm {
             anchor: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(settings.session_pool_size)),
+            pool_size: settings.session_pool_size,
             acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
             handles: RwLock::new(HashMap::new()),
         };
@@ -109,6 +112,11 @@ impl Hsm {
         Ok(Hsm {
             inner: Arc::new(inner),
         })
+    }
+
+    /// How many token calls may run at once.
+    pub fn session_pool_size(&self) -> usize {
+        self.inner.pool_size
     }
 
     /// Whether the token is a software token (SoftHSM2) rather than a hardware module.

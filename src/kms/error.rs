@@ -47,6 +47,8 @@ pub enum ErrorKind {
     Tag,
     /// The key policy is not a valid document.
     MalformedPolicyDocument,
+    /// Too many requests of this kind at once; the caller should back off and retry.
+    Throttling,
     /// A per-key quota (such as on-demand rotations) is used up.
     LimitExceeded,
     /// DryRun was set and the request would have succeeded.

@@ -12,6 +12,7 @@ use super::model::{
     UnwrappedBy, WrappingAlgorithm, WrappingKeySpec,
 };
 use super::rules::{KeyState, Op, Verdict};
+use super::startup::pending_material;
 use super::{ErrorKind, Kms, KmsError, Millis};
 use crate::hsm::{OaepHash, Wrapping};
 
@@ -68,6 +69,7 @@ impl Kms {
     ) -> Result<ImportParameters, KmsError> {
         let key = self.checked_by_id(key_id, Op::GetParametersForImport)?;
         let wrapping = self.wrapping(algorithm)?;
+        let _slot = self.generation_slot()?;
         let now = self.clock.now();
         let job = ImportJob {
             id: Uuid::new_v4(),
@@ -122,25 +124,35 @@ impl Kms {
     }
 
     /// ImportKeyMaterial: unwraps in the token into a sensitive, non-extractable key.
-    /// Returns the key and the material id.
+    /// Returns the key and the material id. Every check runs under the write lock, so the
+    /// key cannot change state between the check and the import.
+    ///
+    /// Crash safety: an object under a new id is recorded as a PENDING_GENERATION version
+    /// before it exists in the token, and the object of re-imported material goes under its
+    /// PENDING_IMPORT version; start-up destroys objects in either state, so no unverified
+    /// or unacknowledged material survives a crash.
     pub async fn import_key_material(
         &self,
         key_id: &str,
         import: MaterialImport,
     ) -> Result<(Arc<Key>, Uuid), KmsError> {
+        let _writing = self.writes.lock().await;
         let key = self.checked_by_id(key_id, Op::ImportKeyMaterial)?;
         let job = self.usable_job(&key, &import.import_token).await?;
         self.check_valid_to(import.valid_to)?;
         let wrapping = self.wrapping(job.algorithm)?;
-        let _writing = self.writes.lock().await;
-        let key = self.resolve_by_id(key_id)?;
         let target = self.import_target(&key, &import)?;
         // Unwrap under the material id when its object is gone, else under a scratch id
         // whose object only serves to compare check values.
         let live = target.existing.is_some() && self.hsm.is_known(target.id);
         let object_id = if live { Uuid::new_v4() } else { target.id };
+        let fresh_id = live || target.existing.is_none();
+        if fresh_id {
+            self.record_pending_material(&key, pending_material(object_id, None, self.clock.now()))
+                .await?;
+        }
         let arn = self.arn(&key);
-        let kcv = self
+        let unwrapped = self
             .hsm
             .unwrap_material(
                 job.id,
@@ -149,8 +161,16 @@ impl Kms {
                 object_id,
                 key.id.to_string(),
             )
-            .await
-            .map_err(|e| KmsError::from_hsm(e, &arn))?;
+            .await;
+        let kcv = match unwrapped {
+            Ok(kcv) => kcv,
+            Err(e) => {
+                if fresh_id {
+                    self.forget_pending_material(object_id).await;
+                }
+                return Err(KmsError::from_hsm(e, &arn));
+            }
+        };
         let same = target
             .existing
             .as_ref()
@@ -160,6 +180,9 @@ impl Kms {
                 .destroy_key(object_id)
                 .await
                 .map_err(|e| KmsError::from_hsm(e, &arn))?;
+        }
+        if live {
+            self.forget_pending_material(object_id).await;
         }
         if !same {
             return Err(KmsError::new(

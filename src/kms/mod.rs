@@ -63,6 +63,9 @@ pub struct Kms {
     writes: tokio::sync::Mutex<()>,
     /// Parsed key policies by key, with the text they were parsed from.
     policies: RwLock<HashMap<Uuid, (String, Arc<policy_eval::Policy>)>>,
+    /// Key-pair generations in flight: each holds a token session for up to seconds, so at
+    /// most half the pool may, and callers beyond that are throttled rather than queued.
+    generations: tokio::sync::Semaphore,
 }
 
 impl Kms {
@@ -74,6 +77,7 @@ impl Kms {
         clock: Arc<Clock>,
     ) -> Result<Kms, KmsError> {
         let kms = Kms {
+            generations: tokio::sync::Semaphore::new((hsm.session_pool_size() / 2).max(1)),
             hsm,
             store,
             identity,
@@ -221,6 +225,14 @@ impl Kms {
             };
             KmsError::new(kind, refusal.message)
         })
+    }
+
+    /// A slot for a key-pair generation, or ThrottlingException when half the session pool
+    /// is already generating. Hold it until the generation ends.
+    fn generation_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, KmsError> {
+        self.generations
+            .try_acquire()
+            .map_err(|_| KmsError::new(ErrorKind::Throttling, "Rate exceeded"))
     }
 
     /// Runs a sidecar call on a blocking thread: commits wait for the disk.

@@ -6,9 +6,10 @@ use std::sync::{Arc, PoisonError};
 use uuid::Uuid;
 
 use super::clock::days;
-use super::model::{Custody, Key, Material, MaterialState, Origin, Rotation, RotationType};
+use super::model::{Key, Material, MaterialState, Origin, Rotation, RotationType};
 use super::paging::{page, Page};
 use super::rules::{KeyState, Op};
+use super::startup::pending_material;
 use super::{ErrorKind, Kms, KmsError, Millis};
 
 /// Rotation period when EnableKeyRotation names none.
@@ -144,29 +145,15 @@ impl Kms {
     /// versions left in that state. Call with the write lock held.
     async fn rotate(&self, key: &Key, kind: RotationType) -> Result<Arc<Key>, KmsError> {
         let now = self.clock.now();
-        let mut material = Material {
-            id: Uuid::new_v4(),
-            state: MaterialState::PendingGeneration,
-            custody: Custody::TokenObject,
-            created_at: now,
-            rotation_type: Some(kind),
-            import: None,
-        };
-        let mut next = key.clone();
-        next.materials.push(material.clone());
-        let pending = next.clone();
-        self.blocking(move |store| store.save_key(&pending)).await?;
+        let mut material = pending_material(Uuid::new_v4(), Some(kind), now);
+        self.record_pending_material(key, material.clone()).await?;
         if let Err(e) = self.hsm.generate_key(material.id, key.id.to_string()).await {
-            let id = material.id;
-            if let Err(undo) = self.blocking(move |store| store.delete_material(id)).await {
-                tracing::error!(material_id = %id, error = %undo, "rollback of a rotation failed");
-            }
+            self.forget_pending_material(material.id).await;
             return Err(KmsError::from_hsm(e, &self.arn(key)));
         }
         material.state = MaterialState::Enabled;
-        if let Some(last) = next.materials.last_mut() {
-            *last = material.clone();
-        }
+        let mut next = key.clone();
+        next.materials.push(material.clone());
         next.current_material = Some(material.id);
         if kind == RotationType::Automatic {
             let period = next.rotation.period_days.unwrap_or(DEFAULT_PERIOD_DAYS);

@@ -1,9 +1,25 @@
-//! Start-up reconciliation of the sidecar against the token.
+//! Start-up reconciliation of the sidecar against the token, and the intent rows that make
+//! it possible: a token object is recorded before it is made, so a crash leaves nothing
+//! that start-up cannot find and undo.
 
 use std::collections::HashSet;
 
-use super::model::{Key, MaterialState};
-use super::{Kms, KmsError};
+use uuid::Uuid;
+
+use super::model::{Custody, Key, Material, MaterialState, RotationType};
+use super::{Kms, KmsError, Millis};
+
+/// A material version whose token object is about to be made.
+pub(super) fn pending_material(id: Uuid, rotation: Option<RotationType>, now: Millis) -> Material {
+    Material {
+        id,
+        state: MaterialState::PendingGeneration,
+        custody: Custody::TokenObject,
+        created_at: now,
+        rotation_type: rotation,
+        import: None,
+    }
+}
 
 impl Kms {
     /// Loads the keys, finishes what a crash interrupted, and reports orphans on either side.
@@ -35,6 +51,7 @@ impl Kms {
         let mut keys = keys;
         for key in &mut keys {
             self.roll_back_unfinished_rotations(key).await?;
+            self.roll_back_unfinished_imports(key, &on_token).await?;
         }
         tracing::info!(keys = keys.len(), aliases = aliases.len(), "sidecar loaded");
         for key in keys {
@@ -48,8 +65,50 @@ impl Kms {
         Ok(())
     }
 
-    /// A rotation interrupted by a crash left a PENDING_GENERATION version that never
-    /// became current: destroy its token object, if any, and forget it.
+    /// Records `material` of `key` in the sidecar only (the cached key does not show it)
+    /// before its token object exists. Call with the write lock held.
+    pub(super) async fn record_pending_material(
+        &self,
+        key: &Key,
+        material: Material,
+    ) -> Result<(), KmsError> {
+        let mut pending = key.clone();
+        pending.materials.push(material);
+        self.blocking(move |store| store.save_key(&pending)).await
+    }
+
+    /// Drops the row of a pending material whose token object was never made or is gone
+    /// again; a failure is logged, and start-up removes the row.
+    pub(super) async fn forget_pending_material(&self, id: Uuid) {
+        if let Err(e) = self.blocking(move |store| store.delete_material(id)).await {
+            tracing::error!(material_id = %id, error = %e, "cannot drop a pending key material row");
+        }
+    }
+
+    /// An import interrupted by a crash may have left a token object under a PENDING_IMPORT
+    /// version before its check value was compared: destroy it, the import was never
+    /// acknowledged and the caller imports again.
+    async fn roll_back_unfinished_imports(
+        &self,
+        key: &Key,
+        on_token: &HashSet<Uuid>,
+    ) -> Result<(), KmsError> {
+        let unfinished = key
+            .materials
+            .iter()
+            .filter(|m| m.state == MaterialState::PendingImport && on_token.contains(&m.id));
+        for material in unfinished {
+            tracing::warn!(key_id = %key.id, material_id = %material.id, "rolling back an interrupted import");
+            self.hsm
+                .destroy_key(material.id)
+                .await
+                .map_err(KmsError::internal)?;
+        }
+        Ok(())
+    }
+
+    /// A rotation or an import interrupted by a crash left a PENDING_GENERATION version
+    /// that never became usable: destroy its token object, if any, and forget it.
     async fn roll_back_unfinished_rotations(&self, key: &mut Key) -> Result<(), KmsError> {
         let unfinished: Vec<_> = key
             .materials

@@ -129,7 +129,8 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a key's mutable fields and its materials (new ones added, states updated).
+    /// Writes a key's mutable fields and its materials (new ones added, states updated; a
+    /// check value, once recorded, never changes).
     pub fn save_key(&self, key: &Key) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -314,6 +315,7 @@ fn upsert_material(
                                     key_check_value, unwrapped_by, valid_to, description)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (material_id) DO UPDATE SET state = excluded.state,
+             key_check_value = COALESCE(key_check_value, excluded.key_check_value),
              unwrapped_by = excluded.unwrapped_by, valid_to = excluded.valid_to,
              description = excluded.description",
         params![
