@@ -26,6 +26,49 @@ pub struct Settings {
     /// Development-only switches; all off by default.
     #[serde(default)]
     pub dev: DevSettings,
+    /// The audit log; on by default.
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// Where and how the audit log is written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// Off only on a development (SoftHSM2) token; the daemon says so at start-up.
+    pub enabled: bool,
+    /// Directory of the log files; default `audit/` beside the sidecar file.
+    pub path: Option<PathBuf>,
+    /// A file past this many bytes is checkpointed and closed, and the next one opened.
+    pub rotate_bytes: u64,
+    /// Seconds between checkpoints while records are written.
+    pub checkpoint_seconds: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            enabled: true,
+            path: None,
+            rotate_bytes: 64 * 1024 * 1024,
+            checkpoint_seconds: 60,
+        }
+    }
+}
+
+impl Settings {
+    /// The audit log's directory.
+    pub fn audit_dir(&self) -> PathBuf {
+        match &self.audit.path {
+            Some(path) => path.clone(),
+            None => self
+                .store
+                .path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join("audit"),
+        }
+    }
 }
 
 /// How often due work is looked for.
@@ -283,6 +326,11 @@ impl Settings {
         if self.scheduler.interval_seconds == 0 {
             return Err(SettingsError::Rejected(
                 "scheduler.interval_seconds must be at least 1".into(),
+            ));
+        }
+        if self.audit.checkpoint_seconds == 0 || self.audit.rotate_bytes == 0 {
+            return Err(SettingsError::Rejected(
+                "audit.checkpoint_seconds and audit.rotate_bytes must be at least 1".into(),
             ));
         }
         if self.hsm.session_pool_size == 0 {

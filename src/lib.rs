@@ -3,6 +3,7 @@
 //! to the token, `store` keeps the metadata sidecar.
 
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod hsm;
 pub mod kms;
@@ -30,10 +31,21 @@ pub enum StartError {
     /// Start-up reconciliation failed.
     #[error("start-up: {0}")]
     Kms(#[from] kms::KmsError),
+    /// The audit log could not be opened.
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
 }
 
-/// Opens the sidecar and the token and builds the service.
-pub async fn open(settings: &Settings) -> Result<Arc<Kms>, StartError> {
+/// The opened service: the domain and the audit log every request is recorded in.
+pub struct Opened {
+    /// The key management service.
+    pub kms: Arc<Kms>,
+    /// The audit log.
+    pub audit: Arc<audit::AuditLog>,
+}
+
+/// Opens the sidecar, the token and the audit log, and builds the service.
+pub async fn open(settings: &Settings) -> Result<Opened, StartError> {
     let store = Store::open(&settings.store.path)?;
     let pin = settings.hsm.user_pin()?;
     let hsm_settings = settings.hsm.clone();
@@ -45,10 +57,41 @@ pub async fn open(settings: &Settings) -> Result<Arc<Kms>, StartError> {
         account: settings.aws.account_id.clone(),
     };
     let clock = clock(settings, &hsm)?;
+    let audit = Arc::new(open_audit(settings, &hsm).await?);
     let kms = Arc::new(Kms::start(hsm, store, identity, Arc::new(clock)).await?);
     let every = std::time::Duration::from_secs(settings.scheduler.interval_seconds);
     kms::scheduler::spawn(kms.clone(), every);
-    Ok(kms)
+    Ok(Opened { kms, audit })
+}
+
+/// The audit log, checkpointed by the token's audit key; off only on a development token.
+async fn open_audit(settings: &Settings, hsm: &Hsm) -> Result<audit::AuditLog, StartError> {
+    if !settings.audit.enabled {
+        if !hsm.is_software_token() {
+            return Err(config::SettingsError::Rejected(
+                "audit.enabled = false is refused on a hardware token".into(),
+            )
+            .into());
+        }
+        tracing::warn!("THE AUDIT LOG IS OFF (audit.enabled = false): requests are not recorded. Development only.");
+        return Ok(audit::AuditLog::disabled());
+    }
+    let options = audit::Options {
+        dir: settings.audit_dir(),
+        rotate_bytes: settings.audit.rotate_bytes,
+        checkpoint_every: std::time::Duration::from_secs(settings.audit.checkpoint_seconds),
+    };
+    tracing::info!(dir = %options.dir.display(), "audit log");
+    let (hsm, runtime) = (hsm.clone(), tokio::runtime::Handle::current());
+    let signer: audit::Signer = Box::new(move |message| {
+        runtime
+            .block_on(hsm.mac(hsm::SystemKey::AuditCheckpoint, message))
+            .map_err(|e| e.to_string())
+    });
+    let log = tokio::task::spawn_blocking(move || audit::AuditLog::open(options, signer))
+        .await
+        .map_err(|e| audit::AuditError(e.to_string()))??;
+    Ok(log)
 }
 
 /// The system clock, or a movable one for development, which is refused unless the token

@@ -44,12 +44,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let settings = hsmkms::config::Settings::load(&args.config)?;
     let listen = args.listen.unwrap_or(settings.server.listen);
     let transport = hsmkms::api::Transport::new(&settings.server, listen)?;
-    let kms = hsmkms::open(&settings).await?;
+    let opened = hsmkms::open(&settings).await?;
     let listener = TcpListener::bind(listen).await?;
     let endpoint = format!("{}://{}", transport.scheme(), listener.local_addr()?);
     print_banner(&endpoint, &settings);
-    let service = Arc::new(hsmkms::api::Service::new(kms, &settings)?);
+    let service = Arc::new(hsmkms::api::Service::new(
+        opened.kms,
+        opened.audit.clone(),
+        &settings,
+    )?);
     hsmkms::api::serve(listener, transport, service, shutdown_signal()).await;
+    tokio::task::spawn_blocking(move || opened.audit.close()).await?;
     tracing::info!("stopped");
     Ok(())
 }

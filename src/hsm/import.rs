@@ -1,8 +1,7 @@
 //! Importing key material: RSA wrapping key pairs generated in the token, material unwrapped
-//! by the token straight into sensitive, non-extractable AES keys, key check values, and the
-//! MAC that authenticates import tokens.
+//! by the token straight into sensitive, non-extractable AES keys, and key check values.
 
-use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
@@ -13,9 +12,6 @@ use zeroize::Zeroizing;
 use super::templates::LABEL_PREFIX;
 use super::{oaep, spki, Fault, Hsm, HsmError, Inner};
 
-/// CKA_ID of the token-resident HMAC key that authenticates import tokens.
-pub const MAC_KEY_ID: Uuid = Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0001);
-const MAC_KEY_LABEL: &str = "hsmkms-system/import-token-mac";
 /// The block whose encryption is a material's key check value.
 const KCV_BLOCK: [u8; 16] = *b"hsmkms.kcv.v1\0\0\0";
 /// Bytes of key material a SYMMETRIC_DEFAULT key takes.
@@ -161,30 +157,6 @@ impl Hsm {
         })
         .await
     }
-
-    /// HMAC-SHA256 of `data` under the token-resident import-token key.
-    pub async fn mac(&self, data: Vec<u8>) -> Result<Vec<u8>, HsmError> {
-        self.call(move |inner, session| {
-            let key = inner.handle(session, MAC_KEY_ID)?;
-            Ok(session.sign(&Mechanism::Sha256Hmac, key, &data)?)
-        })
-        .await
-    }
-
-    /// Whether `mac` is the HMAC-SHA256 of `data` under the import-token key.
-    pub async fn verify_mac(&self, data: Vec<u8>, mac: Vec<u8>) -> Result<bool, HsmError> {
-        self.call(move |inner, session| {
-            let key = inner.handle(session, MAC_KEY_ID)?;
-            match session.verify(&Mechanism::Sha256Hmac, key, &data, &mac) {
-                Ok(()) => Ok(true),
-                Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
-                    Ok(false)
-                }
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await
-    }
 }
 
 impl Inner {
@@ -276,35 +248,6 @@ impl Inner {
         };
         tracing::info!(?capabilities, "token import mechanisms");
         Ok(capabilities)
-    }
-
-    /// Creates the import-token MAC key the first time the daemon runs on a token.
-    pub(super) fn ensure_mac_key(&self, session: &Session) -> Result<(), HsmError> {
-        let template = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::Id(MAC_KEY_ID.as_bytes().to_vec()),
-        ];
-        if !session.find_objects(&template)?.is_empty() {
-            return Ok(());
-        }
-        let key = [
-            Attribute::Class(ObjectClass::SECRET_KEY),
-            Attribute::KeyType(KeyType::GENERIC_SECRET),
-            Attribute::ValueLen(32.into()),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Verify(true),
-            Attribute::Encrypt(false),
-            Attribute::Decrypt(false),
-            Attribute::Id(MAC_KEY_ID.as_bytes().to_vec()),
-            Attribute::Label(MAC_KEY_LABEL.as_bytes().to_vec()),
-        ];
-        session.generate_key(&Mechanism::GenericSecretKeyGen, &key)?;
-        tracing::info!("created the import-token MAC key in the token");
-        Ok(())
     }
 }
 

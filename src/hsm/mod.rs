@@ -6,6 +6,7 @@ mod error;
 mod import;
 mod oaep;
 mod spki;
+mod system_keys;
 mod templates;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ use zeroize::Zeroizing;
 
 pub use error::{Fault, HsmError};
 pub use import::{Capabilities, OaepHash, Wrapping, WrappingKey};
+pub use system_keys::SystemKey;
 
 use crate::config::HsmSettings;
 
@@ -101,7 +103,7 @@ impl Hsm {
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
-        inner.run(&|inner: &Inner, session: &Session| inner.ensure_mac_key(session))?;
+        inner.run(&|inner: &Inner, session: &Session| inner.ensure_system_keys(session))?;
         inner.capabilities = inner.run(&|inner: &Inner, session: &Session| inner.probe(session))?;
         if inner.host_decoding {
             tracing::warn!(

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::model::ImportJob;
 use super::{KmsError, Millis};
-use crate::hsm::{Hsm, HsmError};
+use crate::hsm::{Hsm, HsmError, SystemKey};
 
 const VERSION: u8 = 1;
 const BODY_LEN: usize = 41;
@@ -53,7 +53,7 @@ impl ImportToken {
     /// The token's bytes, MAC included.
     pub async fn seal(&self, hsm: &Hsm) -> Result<Vec<u8>, HsmError> {
         let mut bytes = self.body();
-        bytes.extend(hsm.mac(bytes.clone()).await?);
+        bytes.extend(hsm.mac(SystemKey::ImportToken, bytes.clone()).await?);
         Ok(bytes)
     }
 
@@ -64,7 +64,7 @@ impl ImportToken {
         }
         let (body, mac) = bytes.split_at(BODY_LEN);
         let genuine = hsm
-            .verify_mac(body.to_vec(), mac.to_vec())
+            .verify_mac(SystemKey::ImportToken, body.to_vec(), mac.to_vec())
             .await
             .map_err(KmsError::internal)?;
         if !genuine {

@@ -1,0 +1,106 @@
+//! The daemon's own HMAC keys in the token: one authenticates import tokens, one signs
+//! audit-log checkpoints. Created on first start, sensitive and never extractable.
+
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::session::Session;
+use uuid::Uuid;
+
+use super::{Hsm, HsmError, Inner};
+
+/// A token-resident HMAC-SHA256 key of the daemon's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemKey {
+    /// Authenticates the import tokens GetParametersForImport hands out.
+    ImportToken,
+    /// Signs the audit log's checkpoints.
+    AuditCheckpoint,
+}
+
+impl SystemKey {
+    const ALL: [SystemKey; 2] = [SystemKey::ImportToken, SystemKey::AuditCheckpoint];
+
+    /// Its CKA_ID.
+    fn id(self) -> Uuid {
+        match self {
+            SystemKey::ImportToken => Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0001),
+            SystemKey::AuditCheckpoint => {
+                Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0002)
+            }
+        }
+    }
+
+    /// Its CKA_LABEL.
+    pub fn label(self) -> &'static str {
+        match self {
+            SystemKey::ImportToken => "hsmkms-system/import-token-mac",
+            SystemKey::AuditCheckpoint => "hsmkms-system/audit-checkpoint-mac",
+        }
+    }
+}
+
+impl Hsm {
+    /// HMAC-SHA256 of `data` under `key`.
+    pub async fn mac(&self, key: SystemKey, data: Vec<u8>) -> Result<Vec<u8>, HsmError> {
+        self.call(move |inner, session| {
+            let handle = inner.handle(session, key.id())?;
+            Ok(session.sign(&Mechanism::Sha256Hmac, handle, &data)?)
+        })
+        .await
+    }
+
+    /// Whether `mac` is the HMAC-SHA256 of `data` under `key`.
+    pub async fn verify_mac(
+        &self,
+        key: SystemKey,
+        data: Vec<u8>,
+        mac: Vec<u8>,
+    ) -> Result<bool, HsmError> {
+        self.call(move |inner, session| {
+            let handle = inner.handle(session, key.id())?;
+            match session.verify(&Mechanism::Sha256Hmac, handle, &data, &mac) {
+                Ok(()) => Ok(true),
+                Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
+                    Ok(false)
+                }
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await
+    }
+}
+
+impl Inner {
+    /// Creates each system key the first time the daemon runs on a token.
+    pub(super) fn ensure_system_keys(&self, session: &Session) -> Result<(), HsmError> {
+        for key in SystemKey::ALL {
+            let id = key.id().as_bytes().to_vec();
+            let template = [
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::Id(id.clone()),
+            ];
+            if !session.find_objects(&template)?.is_empty() {
+                continue;
+            }
+            let template = [
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::GENERIC_SECRET),
+                Attribute::ValueLen(32.into()),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Extractable(false),
+                Attribute::Sign(true),
+                Attribute::Verify(true),
+                Attribute::Encrypt(false),
+                Attribute::Decrypt(false),
+                Attribute::Id(id),
+                Attribute::Label(key.label().as_bytes().to_vec()),
+            ];
+            session.generate_key(&Mechanism::GenericSecretKeyGen, &template)?;
+            tracing::info!(key = key.label(), "created a system key in the token");
+        }
+        Ok(())
+    }
+}
