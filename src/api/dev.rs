@@ -9,7 +9,7 @@ use crate::kms::{Caller, Kms, KmsError};
 
 /// HsmKmsDev.AdvanceClock input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct AdvanceClockRequest {
     pub seconds: Option<i64>,
 }

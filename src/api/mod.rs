@@ -3,6 +3,7 @@
 
 mod aliases;
 mod auth;
+mod body;
 mod dev;
 mod error;
 mod grants;
@@ -28,7 +29,6 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
-use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -38,6 +38,7 @@ pub use transport::{Transport, TransportError};
 use crate::config::{Settings, SettingsError};
 use crate::kms::{Caller, Kms};
 use auth::{AccessKey, Authenticator};
+use body::parse;
 
 /// Largest request body accepted, in bytes (a 128 KiB key policy fits with room).
 const MAX_BODY: usize = 256 * 1024;
@@ -159,26 +160,6 @@ async fn read_body(body: Incoming, within: Duration) -> Result<Bytes, ApiError> 
             "Cannot read the request body: {e}"
         ))),
     }
-}
-
-/// Parses the body into an operation's request shape, naming the member that failed.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::serialization(format!("Invalid value for member '{path}': {inner}"))
-            }
-            _ => ApiError::serialization(format!("The request body is not valid JSON: {inner}")),
-        }
-    })
 }
 
 async fn dispatch(
