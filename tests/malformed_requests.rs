@@ -4,11 +4,18 @@
 
 mod common;
 
+use std::time::{Duration, SystemTime};
+
 use serde_json::json;
 
-use common::{Daemon, VALIDATION};
+use common::{signed_request, signed_with_headers, Daemon, DEV_KEY, VALIDATION};
 
 const SERIALIZATION: &str = "SerializationException";
+const INCOMPLETE_SIGNATURE: &str = "IncompleteSignatureException";
+const INVALID_SIGNATURE: &str = "InvalidSignatureException";
+const TARGET: &str = "TrentService.GenerateRandom";
+const BODY: &str = r#"{"NumberOfBytes":16}"#;
+const JSON_1_1: &str = "application/x-amz-json-1.1";
 
 /// A signed request's error: (`__type`, `message`), asserting HTTP 400.
 fn refused(d: &Daemon, operation: &str, body: &str) -> (String, String) {
@@ -205,4 +212,142 @@ async fn dry_run_modifiers_without_dry_run_do_nothing() {
     });
     let (status, answer, _) = d.raw(Some("TrentService.Decrypt"), &body.to_string());
     assert_eq!(status, 200, "{answer}");
+}
+
+/// The host:port of `d`.
+fn host(d: &Daemon) -> &str {
+    d.endpoint.trim_start_matches("http://")
+}
+
+/// GenerateRandom signed by the dev key now, with `extra` header lines added unsigned.
+fn signed_with_extra(d: &Daemon, extra: &str) -> String {
+    let extra = format!("{extra}Connection: close\r\n");
+    signed_request(
+        host(d),
+        Some(TARGET),
+        BODY,
+        DEV_KEY,
+        SystemTime::now(),
+        &extra,
+    )
+}
+
+/// The (`__type`, `message`) of a raw request's answer, asserting HTTP 400.
+fn answer(d: &Daemon, request: &str) -> (String, String) {
+    let (status, json, _) = d.send(request);
+    assert_eq!(status, 400, "{json}");
+    (
+        json["__type"].as_str().unwrap_or_default().to_owned(),
+        json["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[test]
+fn repeated_authentication_and_target_headers_are_refused() {
+    let d = Daemon::start();
+    let (status, json, _) = d.send(&signed_with_extra(&d, ""));
+    assert_eq!(status, 200, "the unchanged request is served: {json}");
+    let an_hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    let other = signed_request(host(&d), Some(TARGET), BODY, DEV_KEY, an_hour_ago, "");
+    let other_authorization = other
+        .lines()
+        .find(|l| l.starts_with("authorization: "))
+        .expect("authorization");
+    let other_date = other
+        .lines()
+        .find(|l| l.starts_with("x-amz-date: "))
+        .expect("x-amz-date");
+    for (extra, name) in [
+        (format!("{other_authorization}\r\n"), "Authorization"),
+        (format!("{other_date}\r\n"), "X-Amz-Date"),
+        (
+            "X-Amz-Security-Token: a\r\nX-Amz-Security-Token: b\r\n".to_owned(),
+            "X-Amz-Security-Token",
+        ),
+        (
+            "X-Amz-Target: TrentService.ListKeys\r\n".to_owned(),
+            "X-Amz-Target",
+        ),
+        (format!("Content-Type: {JSON_1_1}\r\n"), "Content-Type"),
+    ] {
+        let (type_name, message) = answer(&d, &signed_with_extra(&d, &extra));
+        assert_eq!(
+            (type_name.as_str(), message.as_str()),
+            (
+                INCOMPLETE_SIGNATURE,
+                format!("The request must not carry more than one '{name}' header.").as_str()
+            ),
+            "{extra}"
+        );
+    }
+}
+
+#[test]
+fn target_and_content_type_must_be_signed_when_sent() {
+    let d = Daemon::start();
+    let unsigned_target = signed_with_headers(
+        &[("host", host(&d)), ("content-type", JSON_1_1)],
+        BODY,
+        DEV_KEY,
+        SystemTime::now(),
+        &format!("X-Amz-Target: {TARGET}\r\nConnection: close\r\n"),
+    );
+    let unsigned_content_type = signed_with_headers(
+        &[("host", host(&d)), ("x-amz-target", TARGET)],
+        BODY,
+        DEV_KEY,
+        SystemTime::now(),
+        &format!("Content-Type: {JSON_1_1}\r\nConnection: close\r\n"),
+    );
+    for (request, name) in [
+        (unsigned_target, "x-amz-target"),
+        (unsigned_content_type, "content-type"),
+    ] {
+        let (type_name, message) = answer(&d, &request);
+        assert_eq!(
+            (type_name.as_str(), message.as_str()),
+            (
+                INVALID_SIGNATURE,
+                format!("'{name}' must be a 'SignedHeader' in the AWS Authorization.").as_str()
+            )
+        );
+    }
+    // Without a Content-Type nothing is left unsigned: the request is served.
+    let no_content_type = signed_with_headers(
+        &[("host", host(&d)), ("x-amz-target", TARGET)],
+        BODY,
+        DEV_KEY,
+        SystemTime::now(),
+        "Connection: close\r\n",
+    );
+    let (status, json, _) = d.send(&no_content_type);
+    assert_eq!(status, 200, "{json}");
+}
+
+#[test]
+fn signed_headers_must_be_ascii_and_listed_once() {
+    let d = Daemon::start();
+    let request = signed_with_extra(&d, "X-Extra: caf\u{e9}\r\n").replacen(
+        "SignedHeaders=",
+        "SignedHeaders=x-extra;",
+        1,
+    );
+    let (type_name, message) = answer(&d, &request);
+    assert_eq!(
+        (type_name.as_str(), message.as_str()),
+        (
+            INVALID_SIGNATURE,
+            "The value of the signed header 'x-extra' is not printable ASCII."
+        )
+    );
+    let request =
+        signed_with_extra(&d, "").replacen("SignedHeaders=", "SignedHeaders=content-type;", 1);
+    let (type_name, message) = answer(&d, &request);
+    assert_eq!(
+        (type_name.as_str(), message.as_str()),
+        (
+            INCOMPLETE_SIGNATURE,
+            "SignedHeaders lists 'content-type' more than once."
+        )
+    );
 }

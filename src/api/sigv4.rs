@@ -73,7 +73,7 @@ impl Authorization {
             date: date.to_string(),
             region: region.to_string(),
             service: service.to_string(),
-            signed_headers: signed_headers.split(';').map(str::to_owned).collect(),
+            signed_headers: header_names(signed_headers)?,
             signature: signature.to_owned(),
         })
     }
@@ -85,6 +85,20 @@ impl Authorization {
             self.date, self.region, self.service
         )
     }
+}
+
+/// The SignedHeaders list: each name once, or the canonical request would not say which
+/// of its lines the signature covers.
+fn header_names(list: &str) -> Result<Vec<String>, Malformed> {
+    let names: Vec<String> = list.split(';').map(str::to_owned).collect();
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(Malformed(format!(
+                "SignedHeaders lists '{name}' more than once."
+            )));
+        }
+    }
+    Ok(names)
 }
 
 fn first_word(value: &str) -> &str {

@@ -624,6 +624,23 @@ pub fn signed_request(
     time: SystemTime,
     extra: &str,
 ) -> String {
+    let mut headers = vec![
+        ("host", host),
+        ("content-type", "application/x-amz-json-1.1"),
+    ];
+    headers.extend(target.map(|t| ("x-amz-target", t)));
+    signed_with_headers(&headers, body, key, time, extra)
+}
+
+/// The text of a `POST /` carrying and signing exactly `headers` (the first must be
+/// `host`), at `time`, with `extra` header lines added after signing.
+pub fn signed_with_headers(
+    headers: &[(&str, &str)],
+    body: &str,
+    key: AccessKey,
+    time: SystemTime,
+    extra: &str,
+) -> String {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     use aws_sigv4::sign::v4::SigningParams;
     let identity = Credentials::new(key.0, key.1, None, None, "test").into();
@@ -636,19 +653,17 @@ pub fn signed_request(
         .build()
         .expect("signing params")
         .into();
-    let content_type = "application/x-amz-json-1.1";
-    let mut headers = vec![("host", host), ("content-type", content_type)];
-    headers.extend(target.map(|t| ("x-amz-target", t)));
+    let host = headers[0].1;
     let signable = SignableRequest::new(
         "POST",
         format!("http://{host}/"),
-        headers.clone().into_iter(),
+        headers.iter().copied(),
         SignableBody::Bytes(body.as_bytes()),
     )
     .expect("signable");
     let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
     let mut request = String::from("POST / HTTP/1.1\r\n");
-    for (name, value) in headers.into_iter().chain(instructions.headers()) {
+    for (name, value) in headers.iter().copied().chain(instructions.headers()) {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str(&format!(
