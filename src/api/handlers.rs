@@ -56,9 +56,28 @@ pub(super) fn seconds(millis: i64) -> f64 {
     millis as f64 / 1000.0
 }
 
-/// Serialises a response body.
+/// Serialises a response body into a buffer sized first: a buffer that grew would leave
+/// unwiped copies of any plaintext behind.
 pub(super) fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, KmsError> {
-    serde_json::to_vec(value).map_err(KmsError::internal)
+    let mut size = Counter(0);
+    serde_json::to_writer(&mut size, value).map_err(KmsError::internal)?;
+    let mut out = Vec::with_capacity(size.0);
+    serde_json::to_writer(&mut out, value).map_err(KmsError::internal)?;
+    Ok(out)
+}
+
+/// A writer that only counts bytes.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub(super) fn unsupported(message: String) -> KmsError {

@@ -16,6 +16,8 @@ mod sigv4;
 mod tags;
 mod transport;
 mod validate;
+#[cfg(test)]
+mod wipe_tests;
 mod wire;
 
 use std::collections::HashMap;
@@ -24,13 +26,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response};
 use tokio::net::TcpListener;
 use uuid::Uuid;
+use zeroize::{Zeroize, Zeroizing};
 
 pub use error::ApiError;
 pub use transport::{Transport, TransportError};
@@ -139,7 +142,12 @@ fn target(req: &Request<Incoming>) -> Option<String> {
     Some(value.to_owned())
 }
 
-async fn read_body(body: Incoming, within: Duration) -> Result<Bytes, ApiError> {
+/// Reads a body into memory that is wiped when dropped: bodies carry plaintext.
+async fn read_body<B>(body: B, within: Duration) -> Result<Zeroizing<Vec<u8>>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let read = tokio::time::timeout(within, Limited::new(body, MAX_BODY).collect()).await;
     let Ok(read) = read else {
         return Err(ApiError {
@@ -152,7 +160,7 @@ async fn read_body(body: Incoming, within: Duration) -> Result<Bytes, ApiError> 
         });
     };
     match read {
-        Ok(collected) => Ok(collected.to_bytes()),
+        Ok(collected) => Ok(wiped_copy(collected.aggregate())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::serialization(
             format!("The request body is larger than {MAX_BODY} bytes."),
         )),
@@ -160,6 +168,20 @@ async fn read_body(body: Incoming, within: Duration) -> Result<Bytes, ApiError> 
             "Cannot read the request body: {e}"
         ))),
     }
+}
+
+/// The bytes of `chunks` in one buffer sized up front (growing would leave copies), each
+/// chunk wiped once copied where nothing else holds it.
+fn wiped_copy(mut chunks: impl Buf) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(chunks.remaining()));
+    while chunks.has_remaining() {
+        let chunk = chunks.copy_to_bytes(chunks.chunk().len());
+        out.extend_from_slice(&chunk);
+        if let Ok(mut unique) = chunk.try_into_mut() {
+            unique.zeroize();
+        }
+    }
+    out
 }
 
 async fn dispatch(
@@ -229,8 +251,10 @@ async fn dispatch(
     result.map_err(ApiError::from)
 }
 
+/// A response whose body is wiped once sent: answers carry plaintext.
 fn reply(status: hyper::StatusCode, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let body = Bytes::from_owner(Zeroizing::new(body));
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
