@@ -4,6 +4,7 @@
 mod aliases;
 mod auth;
 mod body;
+#[cfg(feature = "dev-clock")]
 mod dev;
 mod error;
 mod grants;
@@ -30,6 +31,7 @@ use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response};
 use tokio::net::TcpListener;
 use uuid::Uuid;
@@ -46,8 +48,6 @@ use body::parse;
 /// Largest request body accepted, in bytes (a 128 KiB key policy fits with room).
 const MAX_BODY: usize = 256 * 1024;
 const TARGET_PREFIX: &str = "TrentService.";
-/// Development only: moves the clock (see `dev.clock_control`).
-const DEV_ADVANCE_CLOCK: &str = "HsmKmsDev.AdvanceClock";
 const JSON_1_1: &str = "application/x-amz-json-1.1";
 
 /// Serves connections from `listener` as `transport` says (TLS, limits, timeouts) until
@@ -71,6 +71,9 @@ pub struct Service {
     auth: Authenticator,
     /// How long a request's body may take to arrive once its headers are in.
     body_timeout: Duration,
+    /// The only principal that may move a development clock.
+    #[cfg(feature = "dev-clock")]
+    clock_principal: Option<String>,
 }
 
 impl Service {
@@ -98,7 +101,44 @@ impl Service {
             kms,
             auth: Authenticator::new(settings.aws.region.clone(), keys),
             body_timeout: Duration::from_secs(settings.server.header_timeout_seconds),
+            #[cfg(feature = "dev-clock")]
+            clock_principal: settings.dev.clock_principal.clone(),
         })
+    }
+
+    /// Answers a request whose body has been read: authenticate, dispatch, shape the
+    /// answer (an AWS error for anything refused).
+    pub async fn answer(&self, parts: &Parts, body: &[u8]) -> Response<Full<Bytes>> {
+        self.respond(parts, Ok(body), Instant::now()).await
+    }
+
+    async fn respond(
+        &self,
+        parts: &Parts,
+        body: Result<&[u8], ApiError>,
+        started: Instant,
+    ) -> Response<Full<Bytes>> {
+        let request_id = Uuid::new_v4().to_string();
+        let target = target(parts);
+        let result = match body {
+            Ok(body) => match self.auth.verify(parts, body, SystemTime::now()) {
+                Ok(caller) => dispatch(self, &caller, target.as_deref(), body).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let operation = target.as_deref().unwrap_or("-");
+        let elapsed_us = started.elapsed().as_micros();
+        match result {
+            Ok(body) => {
+                tracing::debug!(%request_id, operation, elapsed_us, "ok");
+                reply(hyper::StatusCode::OK, body, &request_id)
+            }
+            Err(e) => {
+                tracing::debug!(%request_id, operation, elapsed_us, error = e.type_name, "failed");
+                error_reply(&e, &request_id)
+            }
+        }
     }
 }
 
@@ -108,37 +148,18 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
-    let request_id = Uuid::new_v4().to_string();
-    let target = target(&req);
     let (parts, body) = req.into_parts();
-    let result = match read_body(body, service.body_timeout).await {
-        Ok(body) => match service.auth.verify(&parts, &body, SystemTime::now()) {
-            Ok(caller) => dispatch(&service.kms, &caller, target.as_deref(), &body).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    let operation = target.as_deref().unwrap_or("-");
-    let elapsed_us = started.elapsed().as_micros();
-    let response = match result {
-        Ok(body) => {
-            tracing::debug!(%request_id, operation, elapsed_us, "ok");
-            reply(hyper::StatusCode::OK, body, &request_id)
-        }
-        Err(e) => {
-            tracing::debug!(%request_id, operation, elapsed_us, error = e.type_name, "failed");
-            error_reply(&e, &request_id)
-        }
-    };
-    Ok(response)
+    let read = read_body(body, service.body_timeout).await;
+    let body = read.as_ref().map(|b| b.as_slice()).map_err(ApiError::clone);
+    Ok(service.respond(&parts, body, started).await)
 }
 
 /// The operation named by `X-Amz-Target`, for `POST /` only.
-fn target(req: &Request<Incoming>) -> Option<String> {
-    if req.method() != Method::POST || req.uri().path() != "/" {
+fn target(parts: &Parts) -> Option<String> {
+    if parts.method != Method::POST || parts.uri.path() != "/" {
         return None;
     }
-    let value = req.headers().get("x-amz-target")?.to_str().ok()?;
+    let value = parts.headers.get("x-amz-target")?.to_str().ok()?;
     Some(value.to_owned())
 }
 
@@ -185,13 +206,16 @@ fn wiped_copy(mut chunks: impl Buf) -> Zeroizing<Vec<u8>> {
 }
 
 async fn dispatch(
-    kms: &Kms,
+    service: &Service,
     caller: &Caller,
     target: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
-    if target == Some(DEV_ADVANCE_CLOCK) && kms.dev_operations() {
-        return dev::advance_clock(kms, caller, parse(body)?)
+    let kms = &*service.kms;
+    #[cfg(feature = "dev-clock")]
+    if target == Some(dev::ADVANCE_CLOCK) && kms.dev_operations() {
+        let principal = service.clock_principal.as_deref();
+        return dev::advance_clock(kms, caller, principal, parse(body)?)
             .await
             .map_err(ApiError::from);
     }

@@ -43,6 +43,13 @@ pub const APP_KEY: AccessKey = (
 );
 /// The principal of `APP_KEY`.
 pub const APP_PRINCIPAL: &str = "arn:aws:iam::111122223333:user/app";
+/// The key of the one principal that may move a development clock.
+pub const CLOCK_KEY: AccessKey = (
+    "AKIACLOCKEXAMPLE0000",
+    "clock/secret/for/tests/only/EXAMPLEKEY0",
+);
+/// The principal of `CLOCK_KEY` (`dev.clock_principal`), configured only with the clock.
+pub const CLOCK_PRINCIPAL: &str = "arn:aws:iam::111122223333:user/clock";
 const LABEL: &str = "hsmkms-test";
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
@@ -61,9 +68,18 @@ impl Daemon {
         Daemon::start_with("")
     }
 
-    /// Like `start`, with the development clock control on (`HsmKmsDev.AdvanceClock`).
+    /// Like `start`, with the development clock control on (`HsmKmsDev.AdvanceClock`),
+    /// movable by `CLOCK_KEY` only. Needs the `dev-clock` feature, as `make test` builds.
     pub fn start_with_dev_clock() -> Daemon {
-        Daemon::start_with("[dev]\nclock_control = true\n")
+        assert!(
+            cfg!(feature = "dev-clock"),
+            "this test needs the dev-clock feature: cargo test --features dev-clock (make test)"
+        );
+        Daemon::start_with(&format!(
+            "[[credentials]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprincipal = \"{CLOCK_PRINCIPAL}\"\n\
+             [dev]\nclock_control = true\nclock_principal = \"{CLOCK_PRINCIPAL}\"\n",
+            CLOCK_KEY.0, CLOCK_KEY.1
+        ))
     }
 
     fn start_with(extra_settings: &str) -> Daemon {
@@ -145,12 +161,22 @@ impl Daemon {
     /// A raw POST with the given target and body, signed with the dev access key:
     /// (status, parsed JSON body, headers text).
     pub fn raw(&self, target: Option<&str>, body: &str) -> (u16, serde_json::Value, String) {
+        self.raw_as(DEV_KEY, target, body)
+    }
+
+    /// `raw`, signed with `key`.
+    pub fn raw_as(
+        &self,
+        key: AccessKey,
+        target: Option<&str>,
+        body: &str,
+    ) -> (u16, serde_json::Value, String) {
         let host = self.endpoint.trim_start_matches("http://");
         let request = signed_request(
             host,
             target,
             body,
-            DEV_KEY,
+            key,
             SystemTime::now(),
             "Connection: close\r\n",
         );
@@ -173,7 +199,7 @@ impl Daemon {
     /// Moves the daemon's development clock forward; it runs what fell due before answering.
     pub fn advance_clock(&self, seconds: i64) {
         let body = serde_json::json!({ "Seconds": seconds }).to_string();
-        let (status, json, _) = self.raw(Some("HsmKmsDev.AdvanceClock"), &body);
+        let (status, json, _) = self.raw_as(CLOCK_KEY, Some("HsmKmsDev.AdvanceClock"), &body);
         assert_eq!(status, 200, "advance clock: {json}");
     }
 
