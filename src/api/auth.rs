@@ -272,3 +272,65 @@ fn error(type_name: &'static str, message: &str) -> ApiError {
         message: message.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn authenticator() -> Authenticator {
+        let caller = Caller {
+            principal: "arn:aws:iam::111122223333:user/dev".into(),
+            account: "111122223333".into(),
+            admin: false,
+        };
+        let key = AccessKey {
+            secret: Zeroizing::new("secret".into()),
+            caller,
+        };
+        Authenticator::new("us-east-1".into(), [("AKID".to_owned(), key)].into())
+    }
+
+    /// A header name: one the verifier reads, or any other.
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("authorization".to_owned()),
+            Just("x-amz-date".to_owned()),
+            Just("host".to_owned()),
+            Just("x-amz-target".to_owned()),
+            Just("content-type".to_owned()),
+            Just("x-amz-security-token".to_owned()),
+            "[a-z-]{1,12}",
+        ]
+    }
+
+    /// A header value: near-valid SigV4 text, or any bytes a header may carry.
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date;x-extra, Signature=00".to_vec()),
+            Just(b"20150830T123600Z".to_vec()),
+            "[ -~]{0,40}".prop_map(String::into_bytes),
+            proptest::collection::vec(0x20u8..=0xff, 0..40),
+        ]
+    }
+
+    proptest! {
+        /// Any set of headers is refused with a 400, never a panic.
+        #[test]
+        fn any_headers_are_refused_cleanly(
+            headers in proptest::collection::vec((name(), value()), 0..8),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..32),
+        ) {
+            let mut request = hyper::Request::builder().method("POST").uri("/");
+            for (name, value) in &headers {
+                request = request.header(name.as_str(), value.as_slice());
+            }
+            let Ok(request) = request.body(()) else { return Ok(()) };
+            let (parts, ()) = request.into_parts();
+            let now = sigv4::parse_amz_date("20150830T123600Z").unwrap_or(SystemTime::UNIX_EPOCH);
+            let refused = authenticator().verify(&parts, &body, now).unwrap_err();
+            prop_assert_eq!(refused.status, hyper::StatusCode::BAD_REQUEST);
+        }
+    }
+}
