@@ -1,5 +1,6 @@
 //! The development clock: only `dev.clock_principal` moves it, forward only, at most ten
 //! years a call, never past what the clock can count; and the settings it needs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! service's whole request path (authentication, parsing, member checks, the domain, the
 //! error shapes) on a real SoftHSM2 token, in this process: none may panic, hang or answer
 //! 5xx, and every refusal is an AWS error body. Case counts follow PROPTEST_CASES.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
 

@@ -3,7 +3,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,7 +21,7 @@ const PLAINTEXT: &[u8] = b"plaintext that must be wiped 0123456789";
 static WATCHING: AtomicBool = AtomicBool::new(false);
 static FREED_UNWIPED: AtomicUsize = AtomicUsize::new(0);
 /// One watching test at a time.
-static WATCH: Mutex<()> = Mutex::new(());
+static WATCH: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 struct Inspecting;
 
@@ -49,7 +48,7 @@ static ALLOCATOR: Inspecting = Inspecting;
 
 /// How many blocks holding the marker `run` freed without wiping.
 async fn unwiped_frees<F: std::future::Future<Output = ()>>(run: F) -> usize {
-    let _one = WATCH.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = WATCH.lock().await;
     FREED_UNWIPED.store(0, Ordering::SeqCst);
     WATCHING.store(true, Ordering::SeqCst);
     run.await;

@@ -71,10 +71,9 @@ impl Daemon {
     /// Like `start`, with the development clock control on (`HsmKmsDev.AdvanceClock`),
     /// movable by `CLOCK_KEY` only. Needs the `dev-clock` feature, as `make test` builds.
     pub fn start_with_dev_clock() -> Daemon {
-        assert!(
-            cfg!(feature = "dev-clock"),
-            "this test needs the dev-clock feature: cargo test --features dev-clock (make test)"
-        );
+        if !cfg!(feature = "dev-clock") {
+            panic!("this test needs the dev-clock feature: cargo test --features dev-clock (make test)");
+        }
         Daemon::start_with(&format!(
             "[[credentials]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprincipal = \"{CLOCK_PRINCIPAL}\"\n\
              [dev]\nclock_control = true\nclock_principal = \"{CLOCK_PRINCIPAL}\"\n",
