@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::kms::clock::MAX_ADVANCE_SECONDS;
+
 /// Everything the daemon needs to start.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -86,14 +88,18 @@ impl Default for SchedulerSettings {
     }
 }
 
-/// Development-only switches. The daemon refuses them unless the token is SoftHSM2.
+/// Development-only switches. The daemon refuses them unless the token is SoftHSM2 and
+/// the build has the `dev-clock` feature.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct DevSettings {
     /// Lets `HsmKmsDev.AdvanceClock` move the service's clock forward.
     pub clock_control: bool,
-    /// Starts the clock this many seconds ahead (needs `clock_control`).
+    /// Starts the clock this many seconds ahead (needs `clock_control`), at most ten years.
     pub clock_offset_seconds: i64,
+    /// The only principal that may move the clock: a configured credential's principal
+    /// that is not an admin principal (needs `clock_control`, which needs it).
+    pub clock_principal: Option<String>,
 }
 
 /// HTTP listener settings.
@@ -318,11 +324,7 @@ impl Settings {
                 "set hsm.token_label or hsm.token_serial".into(),
             ));
         }
-        if self.dev.clock_offset_seconds != 0 && !self.dev.clock_control {
-            return Err(SettingsError::Rejected(
-                "dev.clock_offset_seconds needs dev.clock_control".into(),
-            ));
-        }
+        self.dev.check(self)?;
         if self.scheduler.interval_seconds == 0 {
             return Err(SettingsError::Rejected(
                 "scheduler.interval_seconds must be at least 1".into(),
@@ -337,6 +339,46 @@ impl Settings {
             return Err(SettingsError::Rejected(
                 "hsm.session_pool_size must be at least 1".into(),
             ));
+        }
+        Ok(())
+    }
+}
+
+impl DevSettings {
+    fn check(&self, settings: &Settings) -> Result<(), SettingsError> {
+        let rejected = |m: &str| Err(SettingsError::Rejected(m.to_owned()));
+        if !self.clock_control {
+            if self.clock_offset_seconds != 0 || self.clock_principal.is_some() {
+                return rejected(
+                    "dev.clock_offset_seconds and dev.clock_principal need dev.clock_control",
+                );
+            }
+            return Ok(());
+        }
+        if !cfg!(feature = "dev-clock") {
+            return rejected(
+                "dev.clock_control needs a build with the dev-clock feature (cargo build --features dev-clock)",
+            );
+        }
+        if !(0..=MAX_ADVANCE_SECONDS).contains(&self.clock_offset_seconds) {
+            return rejected(&format!(
+                "dev.clock_offset_seconds must be between 0 and {MAX_ADVANCE_SECONDS}"
+            ));
+        }
+        let Some(principal) = &self.clock_principal else {
+            return rejected("dev.clock_control needs dev.clock_principal");
+        };
+        if !settings
+            .credentials
+            .iter()
+            .any(|c| &c.principal == principal)
+        {
+            return rejected(
+                "dev.clock_principal must be the principal of a [[credentials]] entry",
+            );
+        }
+        if settings.aws.admin_principals.contains(principal) {
+            return rejected("dev.clock_principal must not be an admin principal");
         }
         Ok(())
     }

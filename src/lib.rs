@@ -94,8 +94,15 @@ async fn open_audit(settings: &Settings, hsm: &Hsm) -> Result<audit::AuditLog, S
     Ok(log)
 }
 
+/// The system clock: this build has no movable one (settings refuse `dev.clock_control`).
+#[cfg(not(feature = "dev-clock"))]
+fn clock(_settings: &Settings, _hsm: &Hsm) -> Result<Clock, StartError> {
+    Ok(Clock::system())
+}
+
 /// The system clock, or a movable one for development, which is refused unless the token
 /// is SoftHSM2: no hardware token ever runs with a movable clock.
+#[cfg(feature = "dev-clock")]
 fn clock(settings: &Settings, hsm: &Hsm) -> Result<Clock, StartError> {
     if !settings.dev.clock_control {
         return Ok(Clock::system());

@@ -13,7 +13,7 @@ const MAX_LIMIT: usize = 100;
 
 /// CreateAlias input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateAliasRequest {
     pub alias_name: Option<String>,
     pub target_key_id: Option<String>,
@@ -24,14 +24,14 @@ pub type UpdateAliasRequest = CreateAliasRequest;
 
 /// DeleteAlias input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DeleteAliasRequest {
     pub alias_name: Option<String>,
 }
 
 /// ListAliases input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListAliasesRequest {
     pub key_id: Option<String>,
     pub limit: Option<i64>,

@@ -6,6 +6,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use hyper::http::request::Parts;
+use hyper::HeaderMap;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -19,6 +20,20 @@ const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 const SERVICE: &str = "kms";
 /// Bound on cached signing keys (a few per access key and day are in use at once).
 const MAX_CACHED_KEYS: usize = 4096;
+
+/// Headers the service reads one value of.
+const SINGLE_HEADERS: [&str; 6] = [
+    "Authorization",
+    "X-Amz-Date",
+    "X-Amz-Security-Token",
+    "X-Amz-Target",
+    "Content-Type",
+    "Host",
+];
+/// Headers every signature must cover.
+const ALWAYS_SIGNED: [&str; 2] = ["host", "x-amz-date"];
+/// Headers a signature must cover whenever the request carries them.
+const SIGNED_IF_SENT: [&str; 2] = ["x-amz-target", "content-type"];
 
 /// An access key id and a credential-scope date.
 type ScopeId = (String, String);
@@ -53,6 +68,7 @@ impl Authenticator {
 
     /// The caller of a request whose signature verifies, or AWS's error for why not.
     pub fn verify(&self, parts: &Parts, body: &[u8], now: SystemTime) -> Result<Caller, ApiError> {
+        once_each(&parts.headers)?;
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let Some(value) = header("authorization") else {
             return Err(error(
@@ -78,6 +94,7 @@ impl Authenticator {
             )
         })?;
         self.check_scope(&auth, amz_date)?;
+        check_signed(&auth, &parts.headers)?;
         let key = self
             .keys
             .get(&auth.access_key_id)
@@ -87,17 +104,7 @@ impl Authenticator {
             method: parts.method.as_str(),
             path: parts.uri.path(),
             query: parts.uri.query(),
-            headers: auth
-                .signed_headers
-                .iter()
-                .map(|name| {
-                    let values = parts.headers.get_all(name.as_str()).iter();
-                    (
-                        name.as_str(),
-                        values.filter_map(|v| v.to_str().ok()).collect(),
-                    )
-                })
-                .collect(),
+            headers: signed_values(&auth, &parts.headers)?,
             body,
         };
         let canonical = sigv4::canonical_request(&received);
@@ -141,14 +148,6 @@ impl Authenticator {
                 &format!("Credential should be scoped to correct service: '{SERVICE}'."),
             ));
         }
-        for required in ["host", "x-amz-date"] {
-            if !auth.signed_headers.iter().any(|h| h == required) {
-                return Err(error(
-                    "InvalidSignatureException",
-                    &format!("'{required}' must be a 'SignedHeader' in the AWS Authorization."),
-                ));
-            }
-        }
         Ok(())
     }
 
@@ -179,6 +178,57 @@ impl Authenticator {
         cache.insert(id, derived.clone());
         derived
     }
+}
+
+/// Refuses a request that repeats a header the service reads one value of: which copy
+/// counted would be up to the parser, not to what was signed.
+fn once_each(headers: &HeaderMap) -> Result<(), ApiError> {
+    for name in SINGLE_HEADERS {
+        if headers.get_all(name).iter().nth(1).is_some() {
+            return Err(error(
+                "IncompleteSignatureException",
+                &format!("The request must not carry more than one '{name}' header."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Host and X-Amz-Date are always signed; X-Amz-Target and Content-Type whenever sent, so
+/// a captured request cannot be replayed as another operation or read as another format.
+fn check_signed(auth: &Authorization, headers: &HeaderMap) -> Result<(), ApiError> {
+    let sent = SIGNED_IF_SENT.iter().filter(|h| headers.contains_key(**h));
+    for required in ALWAYS_SIGNED.iter().chain(sent) {
+        if !auth.signed_headers.iter().any(|h| h == required) {
+            return Err(error(
+                "InvalidSignatureException",
+                &format!("'{required}' must be a 'SignedHeader' in the AWS Authorization."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The values of each signed header, in signed order; all must be printable ASCII, since
+/// a value left out of the canonical request would go unsigned.
+fn signed_values<'a>(
+    auth: &'a Authorization,
+    headers: &'a HeaderMap,
+) -> Result<Vec<(&'a str, Vec<&'a str>)>, ApiError> {
+    auth.signed_headers
+        .iter()
+        .map(|name| {
+            let values = headers.get_all(name.as_str()).iter().map(|v| {
+                v.to_str().map_err(|_| {
+                    error(
+                        "InvalidSignatureException",
+                        &format!("The value of the signed header '{name}' is not printable ASCII."),
+                    )
+                })
+            });
+            Ok((name.as_str(), values.collect::<Result<_, _>>()?))
+        })
+        .collect()
 }
 
 fn check_skew(signed_at: SystemTime, now: SystemTime) -> Result<(), ApiError> {
@@ -220,5 +270,67 @@ fn error(type_name: &'static str, message: &str) -> ApiError {
         type_name,
         status: hyper::StatusCode::BAD_REQUEST,
         message: message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn authenticator() -> Authenticator {
+        let caller = Caller {
+            principal: "arn:aws:iam::111122223333:user/dev".into(),
+            account: "111122223333".into(),
+            admin: false,
+        };
+        let key = AccessKey {
+            secret: Zeroizing::new("secret".into()),
+            caller,
+        };
+        Authenticator::new("us-east-1".into(), [("AKID".to_owned(), key)].into())
+    }
+
+    /// A header name: one the verifier reads, or any other.
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("authorization".to_owned()),
+            Just("x-amz-date".to_owned()),
+            Just("host".to_owned()),
+            Just("x-amz-target".to_owned()),
+            Just("content-type".to_owned()),
+            Just("x-amz-security-token".to_owned()),
+            "[a-z-]{1,12}",
+        ]
+    }
+
+    /// A header value: near-valid SigV4 text, or any bytes a header may carry.
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(b"AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date;x-extra, Signature=00".to_vec()),
+            Just(b"20150830T123600Z".to_vec()),
+            "[ -~]{0,40}".prop_map(String::into_bytes),
+            proptest::collection::vec(0x20u8..=0xff, 0..40),
+        ]
+    }
+
+    proptest! {
+        /// Any set of headers is refused with a 400, never a panic.
+        #[test]
+        fn any_headers_are_refused_cleanly(
+            headers in proptest::collection::vec((name(), value()), 0..8),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..32),
+        ) {
+            let mut request = hyper::Request::builder().method("POST").uri("/");
+            for (name, value) in &headers {
+                request = request.header(name.as_str(), value.as_slice());
+            }
+            let Ok(request) = request.body(()) else { return Ok(()) };
+            let (parts, ()) = request.into_parts();
+            let now = sigv4::parse_amz_date("20150830T123600Z").unwrap_or(SystemTime::UNIX_EPOCH);
+            let refused = authenticator().verify(&parts, &body, now).unwrap_err();
+            prop_assert_eq!(refused.status, hyper::StatusCode::BAD_REQUEST);
+        }
     }
 }

@@ -1,15 +1,19 @@
-//! Development-only operations, served only when the daemon's clock is controllable.
+//! Development-only operations, compiled with the `dev-clock` feature and served only when
+//! the daemon's clock is controllable, to `dev.clock_principal` alone.
 
 use serde::{Deserialize, Serialize};
 
 use super::handlers::json;
 use super::handlers::seconds;
 use super::validate::required;
-use crate::kms::{Caller, Kms, KmsError};
+use crate::kms::{Caller, ErrorKind, Kms, KmsError};
+
+/// Moves the clock (see `dev.clock_control`).
+pub const ADVANCE_CLOCK: &str = "HsmKmsDev.AdvanceClock";
 
 /// HsmKmsDev.AdvanceClock input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct AdvanceClockRequest {
     pub seconds: Option<i64>,
 }
@@ -25,9 +29,18 @@ pub struct AdvanceClockResponse {
 pub async fn advance_clock(
     kms: &Kms,
     caller: &Caller,
+    clock_principal: Option<&str>,
     r: AdvanceClockRequest,
 ) -> Result<Vec<u8>, KmsError> {
-    kms.authorize_account(caller, "AdvanceClock")?;
+    if clock_principal != Some(caller.principal.as_str()) {
+        return Err(KmsError::new(
+            ErrorKind::AccessDenied,
+            format!(
+                "User: {} is not authorized to perform: hsmkms-dev:AdvanceClock because only dev.clock_principal may move the clock",
+                caller.principal
+            ),
+        ));
+    }
     let by = required(r.seconds, "seconds")?;
     let now = kms.advance_clock(by).await?;
     json(&AdvanceClockResponse { now: seconds(now) })

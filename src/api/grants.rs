@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::body::object;
 use super::handlers::{empty, grant_tokens, json, key_id, optional_key_id, seconds, unsupported};
 use super::validate::{page_size, parse_enum, pattern, required, str_len};
 use super::wire::Context;
@@ -19,12 +20,13 @@ const MAX_LIMIT: usize = 100;
 /// CreateGrant input. The service-principal members and `SourceArn` of newer models are
 /// read so that they are refused rather than ignored.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateGrantRequest {
     pub key_id: Option<String>,
     pub grantee_principal: Option<String>,
     pub retiring_principal: Option<String>,
     pub operations: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "object")]
     pub constraints: Option<GrantConstraints>,
     pub grant_tokens: Option<Vec<String>>,
     pub name: Option<String>,
@@ -35,7 +37,7 @@ pub struct CreateGrantRequest {
 
 /// GrantConstraints, in requests and in grant listings.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct GrantConstraints {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_context_subset: Option<Context>,
@@ -55,7 +57,7 @@ pub struct CreateGrantResponse {
 
 /// ListGrants input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListGrantsRequest {
     pub limit: Option<i64>,
     pub marker: Option<String>,
@@ -67,7 +69,7 @@ pub struct ListGrantsRequest {
 
 /// ListRetirableGrants input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListRetirableGrantsRequest {
     pub limit: Option<i64>,
     pub marker: Option<String>,
@@ -105,7 +107,7 @@ pub struct ListGrantsResponse {
 
 /// RetireGrant input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct RetireGrantRequest {
     pub grant_token: Option<String>,
     pub key_id: Option<String>,
@@ -115,7 +117,7 @@ pub struct RetireGrantRequest {
 
 /// RevokeGrant input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct RevokeGrantRequest {
     pub key_id: Option<String>,
     pub grant_id: Option<String>,
@@ -147,11 +149,10 @@ fn grant_id(value: Option<String>) -> Result<Option<String>, KmsError> {
 }
 
 /// Grants to AWS service principals need AWS's service identities; none exist here.
-fn no_service_principal(value: Option<&String>) -> Result<(), KmsError> {
-    match value {
-        Some(_) => Err(unsupported("Service principals are not supported.".into())),
-        None => Ok(()),
-    }
+fn no_service_principal(value: Option<&String>, member: &str) -> Result<(), KmsError> {
+    let Some(value) = value else { return Ok(()) };
+    str_len(member, value, 1, 128)?;
+    Err(unsupported("Service principals are not supported.".into()))
 }
 
 /// The Operations member: required, at least one, each a GrantOperation.
@@ -214,8 +215,14 @@ pub async fn create_grant(
     r: CreateGrantRequest,
 ) -> Result<Vec<u8>, KmsError> {
     let key = key_id(r.key_id, "keyId")?;
-    no_service_principal(r.grantee_service_principal.as_ref())?;
-    no_service_principal(r.retiring_service_principal.as_ref())?;
+    no_service_principal(
+        r.grantee_service_principal.as_ref(),
+        "granteeServicePrincipal",
+    )?;
+    no_service_principal(
+        r.retiring_service_principal.as_ref(),
+        "retiringServicePrincipal",
+    )?;
     let grantee = required(r.grantee_principal, "granteePrincipal")?;
     principal(&grantee, "granteePrincipal")?;
     let retiring = optional_principal(r.retiring_principal, "retiringPrincipal")?;
@@ -260,7 +267,10 @@ pub async fn list_grants(
     let limit = page_size(r.limit, r.marker.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let grant = grant_id(r.grant_id)?;
     let grantee = optional_principal(r.grantee_principal, "granteePrincipal")?;
-    no_service_principal(r.grantee_service_principal.as_ref())?;
+    no_service_principal(
+        r.grantee_service_principal.as_ref(),
+        "granteeServicePrincipal",
+    )?;
     let page = kms
         .list_grants(
             &id,
@@ -281,7 +291,10 @@ pub async fn list_retirable_grants(
 ) -> Result<Vec<u8>, KmsError> {
     kms.authorize_account(caller, "ListRetirableGrants")?;
     let limit = page_size(r.limit, r.marker.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    no_service_principal(r.retiring_service_principal.as_ref())?;
+    no_service_principal(
+        r.retiring_service_principal.as_ref(),
+        "retiringServicePrincipal",
+    )?;
     let retiring = required(r.retiring_principal, "retiringPrincipal")?;
     principal(&retiring, "retiringPrincipal")?;
     let page = kms

@@ -4,7 +4,10 @@
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::validate::{blob_len, one_of, parse_enum, range, required, required_secret, str_len};
+use super::body::unknown_member;
+use super::validate::{
+    blob_len, one_of, page_size, parse_enum, pattern, range, required, required_secret, str_len,
+};
 use super::wire::*;
 use crate::kms::model::{EncryptionAlgorithm, Key, KeySpec, KeyUsage, Origin};
 use crate::kms::rules::{KeyState, Op};
@@ -53,9 +56,28 @@ pub(super) fn seconds(millis: i64) -> f64 {
     millis as f64 / 1000.0
 }
 
-/// Serialises a response body.
+/// Serialises a response body into a buffer sized first: a buffer that grew would leave
+/// unwiped copies of any plaintext behind.
 pub(super) fn json<T: Serialize>(value: &T) -> Result<Vec<u8>, KmsError> {
-    serde_json::to_vec(value).map_err(KmsError::internal)
+    let mut size = Counter(0);
+    serde_json::to_writer(&mut size, value).map_err(KmsError::internal)?;
+    let mut out = Vec::with_capacity(size.0);
+    serde_json::to_writer(&mut out, value).map_err(KmsError::internal)?;
+    Ok(out)
+}
+
+/// A writer that only counts bytes.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 pub(super) fn unsupported(message: String) -> KmsError {
@@ -97,20 +119,56 @@ fn algorithm(value: Option<&str>, member: &str) -> Result<EncryptionAlgorithm, K
     EncryptionAlgorithm::parse(text).ok_or_else(|| KmsError::internal("enum names drifted"))
 }
 
-fn no_recipient(recipient: Option<&serde_json::Value>) -> Result<(), KmsError> {
-    match recipient {
-        Some(_) => Err(unsupported(
-            "Recipient (attested enclave) requests are not supported.".into(),
-        )),
-        None => Ok(()),
+/// The Recipient member: checked against the model, then refused (no attested enclaves).
+fn no_recipient(recipient: Option<&RecipientInfo>) -> Result<(), KmsError> {
+    let Some(r) = recipient else { return Ok(()) };
+    if let Some(algorithm) = &r.key_encryption_algorithm {
+        one_of(
+            "recipient.keyEncryptionAlgorithm",
+            algorithm,
+            &["RSAES_OAEP_SHA_256"],
+        )?;
     }
+    if let Some(document) = &r.attestation_document {
+        blob_len("recipient.attestationDocument", &document.0, 1, 262_144)?;
+    }
+    Err(unsupported(
+        "Recipient (attested enclave) requests are not supported.".into(),
+    ))
 }
 
-fn no_custom_key_store(id: Option<&String>) -> Result<(), KmsError> {
-    match id {
-        Some(_) => Err(unsupported("Custom key stores are not supported.".into())),
-        None => Ok(()),
+/// The DryRunModifiers member: IGNORE_CIPHERTEXT (a dry run that checks permissions
+/// only) is not served; without DryRun the modifiers do nothing, as in AWS.
+fn dry_run_modifiers(modifiers: Option<&Vec<String>>, dry_run: bool) -> Result<(), KmsError> {
+    let modifiers = modifiers.map_or(&[][..], Vec::as_slice);
+    for modifier in modifiers {
+        one_of("dryRunModifiers", modifier, &["IGNORE_CIPHERTEXT"])?;
     }
+    if dry_run && !modifiers.is_empty() {
+        return Err(unsupported(
+            "DryRunModifiers IGNORE_CIPHERTEXT is not supported: send the ciphertext with DryRun."
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The CustomKeyStoreId member (1..64 characters): refused, there are no custom key stores.
+fn no_custom_key_store(id: Option<&String>) -> Result<(), KmsError> {
+    let Some(id) = id else { return Ok(()) };
+    str_len("customKeyStoreId", id, 1, 64)?;
+    Err(unsupported("Custom key stores are not supported.".into()))
+}
+
+/// The XksKeyId member (1..128 characters of `^[a-zA-Z0-9-_.]+$`): refused with the
+/// custom key stores it belongs to.
+fn no_xks_key(id: Option<&String>) -> Result<(), KmsError> {
+    let Some(id) = id else { return Ok(()) };
+    str_len("xksKeyId", id, 1, 128)?;
+    pattern("xksKeyId", id, "^[a-zA-Z0-9-_.]+$", |c| {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+    })?;
+    Err(unsupported("Custom key stores are not supported.".into()))
 }
 
 /// KeyMetadata for `key`.
@@ -170,7 +228,8 @@ fn new_key(r: CreateKeyRequest) -> Result<NewKey, KmsError> {
     if let Some(policy) = &r.policy {
         str_len("policy", policy, 1, 131_072)?;
     }
-    no_custom_key_store(r.custom_key_store_id.as_ref().or(r.xks_key_id.as_ref()))?;
+    no_custom_key_store(r.custom_key_store_id.as_ref())?;
+    no_xks_key(r.xks_key_id.as_ref())?;
     if r.multi_region == Some(true) {
         return Err(unsupported("Multi-Region keys are not supported.".into()));
     }
@@ -255,13 +314,9 @@ pub async fn list_keys(
     caller: &Caller,
     r: ListKeysRequest,
 ) -> Result<Vec<u8>, KmsError> {
-    let limit = r.limit.unwrap_or(100);
-    range("limit", limit, 1, 1000)?;
+    let limit = page_size(r.limit, r.marker.as_deref(), 100, 1000)?;
     kms.authorize_account(caller, "ListKeys")?;
-    if let Some(marker) = &r.marker {
-        str_len("marker", marker, 1, 1024)?;
-    }
-    let page = kms.list_keys(usize::try_from(limit).unwrap_or(100), r.marker.as_deref())?;
+    let page = kms.list_keys(limit, r.marker.as_deref())?;
     let keys = page
         .items
         .iter()
@@ -304,8 +359,9 @@ pub async fn decrypt(kms: &Kms, caller: &Caller, r: DecryptRequest) -> Result<Ve
     grant_tokens(r.grant_tokens.as_ref())?;
     let alg = algorithm(r.encryption_algorithm.as_deref(), "encryptionAlgorithm")?;
     no_recipient(r.recipient.as_ref())?;
-    let context = r.encryption_context.unwrap_or_default();
     let dry_run = r.dry_run.unwrap_or(false);
+    dry_run_modifiers(r.dry_run_modifiers.as_ref(), dry_run)?;
+    let context = r.encryption_context.unwrap_or_default();
     let done = kms
         .decrypt(caller, &blob.0, id.as_deref(), &context, alg, dry_run)
         .await?;
@@ -351,6 +407,7 @@ pub async fn re_encrypt(
         algorithm: destination_alg,
     };
     let dry_run = r.dry_run.unwrap_or(false);
+    dry_run_modifiers(r.dry_run_modifiers.as_ref(), dry_run)?;
     let done = kms
         .re_encrypt(caller, &blob.0, source, destination, dry_run)
         .await?;
@@ -372,6 +429,10 @@ pub async fn generate_data_key(
     r: GenerateDataKeyRequest,
     with_plaintext: bool,
 ) -> Result<Vec<u8>, KmsError> {
+    // The two operations share a shape, but only GenerateDataKey has Recipient.
+    if !with_plaintext && r.recipient.is_some() {
+        return Err(unknown_member("Recipient"));
+    }
     let id = key_id(r.key_id, "keyId")?;
     let len = data_key_len(r.number_of_bytes, r.key_spec.as_deref())?;
     grant_tokens(r.grant_tokens.as_ref())?;

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::handlers::seconds;
 use super::handlers::{json, key_id, unsupported};
-use super::validate::{blob_len, one_of, parse_enum, required, str_len};
+use super::validate::{blob_len, one_of, parse_enum, pattern, required, str_len};
 use super::wire::{Blob, B64};
 use crate::kms::model::{WrappingAlgorithm, WrappingKeySpec};
 use crate::kms::{Action, Caller, ErrorKind, ImportType, Kms, KmsError, MaterialImport};
@@ -24,7 +24,7 @@ const DOES_NOT_EXPIRE: &str = "KEY_MATERIAL_DOES_NOT_EXPIRE";
 
 /// GetParametersForImport input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct GetParametersForImportRequest {
     pub key_id: Option<String>,
     pub wrapping_algorithm: Option<String>,
@@ -43,7 +43,7 @@ pub struct GetParametersForImportResponse<'a> {
 
 /// ImportKeyMaterial input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ImportKeyMaterialRequest {
     pub key_id: Option<String>,
     pub import_token: Option<Blob>,
@@ -57,7 +57,7 @@ pub struct ImportKeyMaterialRequest {
 
 /// DeleteImportedKeyMaterial input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DeleteImportedKeyMaterialRequest {
     pub key_id: Option<String>,
     pub key_material_id: Option<String>,
@@ -149,6 +149,16 @@ pub async fn import_key_material(
     };
     if let Some(description) = &r.key_material_description {
         str_len("keyMaterialDescription", description, 0, 256)?;
+        pattern(
+            "keyMaterialDescription",
+            description,
+            "^[a-zA-Z0-9:/_\\s.-]+$",
+            |c| {
+                c.is_ascii_alphanumeric()
+                    || c.is_whitespace()
+                    || matches!(c, ':' | '/' | '_' | '.' | '-')
+            },
+        )?;
     }
     let material_id = r.key_material_id.as_deref().map(material_id).transpose()?;
     let import = MaterialImport {

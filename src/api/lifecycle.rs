@@ -8,14 +8,14 @@ use crate::kms::{Action, Caller, ErrorKind, Kms, KmsError};
 
 /// Requests that name only a key.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct KeyIdRequest {
     pub key_id: Option<String>,
 }
 
 /// ScheduleKeyDeletion input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ScheduleKeyDeletionRequest {
     pub key_id: Option<String>,
     pub pending_window_in_days: Option<i64>,
@@ -40,7 +40,7 @@ pub struct KeyIdResponse {
 
 /// UpdateKeyDescription input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct UpdateKeyDescriptionRequest {
     pub key_id: Option<String>,
     pub description: Option<String>,

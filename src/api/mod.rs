@@ -3,6 +3,8 @@
 
 mod aliases;
 mod auth;
+mod body;
+#[cfg(feature = "dev-clock")]
 mod dev;
 mod error;
 mod grants;
@@ -15,6 +17,8 @@ mod sigv4;
 mod tags;
 mod transport;
 mod validate;
+#[cfg(test)]
+mod wipe_tests;
 mod wire;
 
 use std::collections::HashMap;
@@ -23,14 +27,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::http::request::Parts;
 use hyper::{Method, Request, Response};
-use serde::de::DeserializeOwned;
 use tokio::net::TcpListener;
 use uuid::Uuid;
+use zeroize::{Zeroize, Zeroizing};
 
 pub use error::ApiError;
 pub use transport::{Transport, TransportError};
@@ -38,12 +43,11 @@ pub use transport::{Transport, TransportError};
 use crate::config::{Settings, SettingsError};
 use crate::kms::{Caller, Kms};
 use auth::{AccessKey, Authenticator};
+use body::parse;
 
 /// Largest request body accepted, in bytes (a 128 KiB key policy fits with room).
 const MAX_BODY: usize = 256 * 1024;
 const TARGET_PREFIX: &str = "TrentService.";
-/// Development only: moves the clock (see `dev.clock_control`).
-const DEV_ADVANCE_CLOCK: &str = "HsmKmsDev.AdvanceClock";
 const JSON_1_1: &str = "application/x-amz-json-1.1";
 
 /// Serves connections from `listener` as `transport` says (TLS, limits, timeouts) until
@@ -67,6 +71,9 @@ pub struct Service {
     auth: Authenticator,
     /// How long a request's body may take to arrive once its headers are in.
     body_timeout: Duration,
+    /// The only principal that may move a development clock.
+    #[cfg(feature = "dev-clock")]
+    clock_principal: Option<String>,
 }
 
 impl Service {
@@ -94,7 +101,44 @@ impl Service {
             kms,
             auth: Authenticator::new(settings.aws.region.clone(), keys),
             body_timeout: Duration::from_secs(settings.server.header_timeout_seconds),
+            #[cfg(feature = "dev-clock")]
+            clock_principal: settings.dev.clock_principal.clone(),
         })
+    }
+
+    /// Answers a request whose body has been read: authenticate, dispatch, shape the
+    /// answer (an AWS error for anything refused).
+    pub async fn answer(&self, parts: &Parts, body: &[u8]) -> Response<Full<Bytes>> {
+        self.respond(parts, Ok(body), Instant::now()).await
+    }
+
+    async fn respond(
+        &self,
+        parts: &Parts,
+        body: Result<&[u8], ApiError>,
+        started: Instant,
+    ) -> Response<Full<Bytes>> {
+        let request_id = Uuid::new_v4().to_string();
+        let target = target(parts);
+        let result = match body {
+            Ok(body) => match self.auth.verify(parts, body, SystemTime::now()) {
+                Ok(caller) => dispatch(self, &caller, target.as_deref(), body).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let operation = target.as_deref().unwrap_or("-");
+        let elapsed_us = started.elapsed().as_micros();
+        match result {
+            Ok(body) => {
+                tracing::debug!(%request_id, operation, elapsed_us, "ok");
+                reply(hyper::StatusCode::OK, body, &request_id)
+            }
+            Err(e) => {
+                tracing::debug!(%request_id, operation, elapsed_us, error = e.type_name, "failed");
+                error_reply(&e, &request_id)
+            }
+        }
     }
 }
 
@@ -104,41 +148,27 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
-    let request_id = Uuid::new_v4().to_string();
-    let target = target(&req);
     let (parts, body) = req.into_parts();
-    let result = match read_body(body, service.body_timeout).await {
-        Ok(body) => match service.auth.verify(&parts, &body, SystemTime::now()) {
-            Ok(caller) => dispatch(&service.kms, &caller, target.as_deref(), &body).await,
-            Err(e) => Err(e),
-        },
-        Err(e) => Err(e),
-    };
-    let operation = target.as_deref().unwrap_or("-");
-    let elapsed_us = started.elapsed().as_micros();
-    let response = match result {
-        Ok(body) => {
-            tracing::debug!(%request_id, operation, elapsed_us, "ok");
-            reply(hyper::StatusCode::OK, body, &request_id)
-        }
-        Err(e) => {
-            tracing::debug!(%request_id, operation, elapsed_us, error = e.type_name, "failed");
-            error_reply(&e, &request_id)
-        }
-    };
-    Ok(response)
+    let read = read_body(body, service.body_timeout).await;
+    let body = read.as_ref().map(|b| b.as_slice()).map_err(ApiError::clone);
+    Ok(service.respond(&parts, body, started).await)
 }
 
 /// The operation named by `X-Amz-Target`, for `POST /` only.
-fn target(req: &Request<Incoming>) -> Option<String> {
-    if req.method() != Method::POST || req.uri().path() != "/" {
+fn target(parts: &Parts) -> Option<String> {
+    if parts.method != Method::POST || parts.uri.path() != "/" {
         return None;
     }
-    let value = req.headers().get("x-amz-target")?.to_str().ok()?;
+    let value = parts.headers.get("x-amz-target")?.to_str().ok()?;
     Some(value.to_owned())
 }
 
-async fn read_body(body: Incoming, within: Duration) -> Result<Bytes, ApiError> {
+/// Reads a body into memory that is wiped when dropped: bodies carry plaintext.
+async fn read_body<B>(body: B, within: Duration) -> Result<Zeroizing<Vec<u8>>, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let read = tokio::time::timeout(within, Limited::new(body, MAX_BODY).collect()).await;
     let Ok(read) = read else {
         return Err(ApiError {
@@ -151,7 +181,7 @@ async fn read_body(body: Incoming, within: Duration) -> Result<Bytes, ApiError> 
         });
     };
     match read {
-        Ok(collected) => Ok(collected.to_bytes()),
+        Ok(collected) => Ok(wiped_copy(collected.aggregate())),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::serialization(
             format!("The request body is larger than {MAX_BODY} bytes."),
         )),
@@ -161,34 +191,31 @@ async fn read_body(body: Incoming, within: Duration) -> Result<Bytes, ApiError> 
     }
 }
 
-/// Parses the body into an operation's request shape, naming the member that failed.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body = if body.is_empty() {
-        b"{}".as_slice()
-    } else {
-        body
-    };
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::serialization(format!("Invalid value for member '{path}': {inner}"))
-            }
-            _ => ApiError::serialization(format!("The request body is not valid JSON: {inner}")),
+/// The bytes of `chunks` in one buffer sized up front (growing would leave copies), each
+/// chunk wiped once copied where nothing else holds it.
+fn wiped_copy(mut chunks: impl Buf) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(chunks.remaining()));
+    while chunks.has_remaining() {
+        let chunk = chunks.copy_to_bytes(chunks.chunk().len());
+        out.extend_from_slice(&chunk);
+        if let Ok(mut unique) = chunk.try_into_mut() {
+            unique.zeroize();
         }
-    })
+    }
+    out
 }
 
 async fn dispatch(
-    kms: &Kms,
+    service: &Service,
     caller: &Caller,
     target: Option<&str>,
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
-    if target == Some(DEV_ADVANCE_CLOCK) && kms.dev_operations() {
-        return dev::advance_clock(kms, caller, parse(body)?)
+    let kms = &*service.kms;
+    #[cfg(feature = "dev-clock")]
+    if target == Some(dev::ADVANCE_CLOCK) && kms.dev_operations() {
+        let principal = service.clock_principal.as_deref();
+        return dev::advance_clock(kms, caller, principal, parse(body)?)
             .await
             .map_err(ApiError::from);
     }
@@ -248,8 +275,10 @@ async fn dispatch(
     result.map_err(ApiError::from)
 }
 
+/// A response whose body is wiped once sent: answers carry plaintext.
 fn reply(status: hyper::StatusCode, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let body = Bytes::from_owner(Zeroizing::new(body));
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));

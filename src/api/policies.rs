@@ -15,7 +15,7 @@ const MAX_LIMIT: usize = 1000;
 
 /// GetKeyPolicy input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct GetKeyPolicyRequest {
     pub key_id: Option<String>,
     pub policy_name: Option<String>,
@@ -31,7 +31,7 @@ pub struct GetKeyPolicyResponse {
 
 /// PutKeyPolicy input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct PutKeyPolicyRequest {
     pub key_id: Option<String>,
     pub policy_name: Option<String>,
@@ -41,7 +41,7 @@ pub struct PutKeyPolicyRequest {
 
 /// ListKeyPolicies input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListKeyPoliciesRequest {
     pub key_id: Option<String>,
     pub limit: Option<i64>,

@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use super::handlers::{empty, seconds};
 use super::handlers::{json, key_id};
 use super::lifecycle::{KeyIdRequest, KeyIdResponse};
-use super::validate::{one_of, range, str_len};
+use super::validate::{one_of, page_size, range};
 use crate::kms::{Action, Caller, Kms, KmsError, DEFAULT_PERIOD_DAYS};
 
 /// EnableKeyRotation input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct EnableKeyRotationRequest {
     pub key_id: Option<String>,
     pub rotation_period_in_days: Option<i64>,
@@ -31,7 +31,7 @@ pub struct GetKeyRotationStatusResponse {
 
 /// ListKeyRotations input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListKeyRotationsRequest {
     pub key_id: Option<String>,
     pub include_key_material: Option<String>,
@@ -131,11 +131,7 @@ pub async fn list_key_rotations(
     let id = key_id(r.key_id, "keyId")?;
     kms.authorize(caller, &id, Action::plain("ListKeyRotations"))
         .await?;
-    let limit = r.limit.unwrap_or(100);
-    range("limit", limit, 1, 1000)?;
-    if let Some(marker) = &r.marker {
-        str_len("marker", marker, 1, 1024)?;
-    }
+    let limit = page_size(r.limit, r.marker.as_deref(), 100, 1000)?;
     let include = r
         .include_key_material
         .as_deref()
@@ -145,7 +141,6 @@ pub async fn list_key_rotations(
         include,
         &["ALL_KEY_MATERIAL", "ROTATIONS_ONLY"],
     )?;
-    let limit = usize::try_from(limit).unwrap_or(100);
     let all = include == "ALL_KEY_MATERIAL";
     let (key, page) = kms.list_key_rotations(&id, all, limit, r.marker.as_deref())?;
     let arn = kms.arn(&key);

@@ -73,7 +73,7 @@ impl Authorization {
             date: date.to_string(),
             region: region.to_string(),
             service: service.to_string(),
-            signed_headers: signed_headers.split(';').map(str::to_owned).collect(),
+            signed_headers: header_names(signed_headers)?,
             signature: signature.to_owned(),
         })
     }
@@ -85,6 +85,20 @@ impl Authorization {
             self.date, self.region, self.service
         )
     }
+}
+
+/// The SignedHeaders list: each name once, or the canonical request would not say which
+/// of its lines the signature covers.
+fn header_names(list: &str) -> Result<Vec<String>, Malformed> {
+    let names: Vec<String> = list.split(';').map(str::to_owned).collect();
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(Malformed(format!(
+                "SignedHeaders lists '{name}' more than once."
+            )));
+        }
+    }
+    Ok(names)
 }
 
 fn first_word(value: &str) -> &str {
@@ -404,6 +418,67 @@ mod tests {
             ("AWS4-HMAC-SHA256 Credential=A/20150830/kms, SignedHeaders=host, Signature=abc", "scoped"),
         ] {
             assert!(Authorization::parse(bad).unwrap_err().0.contains(says), "{bad}");
+        }
+    }
+
+    /// Text shaped like an Authorization header, its parts drawn from pieces that matter.
+    fn authorization_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            Just("AWS4-HMAC-SHA256 ".to_owned()),
+            Just("Credential=A/20150830/us-east-1/kms/aws4_request".to_owned()),
+            Just("SignedHeaders=host;x-amz-date".to_owned()),
+            Just("Signature=".to_owned()),
+            Just(",".to_owned()),
+            Just(";".to_owned()),
+            Just("=".to_owned()),
+            Just("/".to_owned()),
+            ".{0,12}",
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    proptest::proptest! {
+        /// Any header text parses or is Malformed; a parsed one lists each name once.
+        #[test]
+        fn any_authorization_parses_or_is_malformed(
+            text in proptest::prop_oneof![authorization_like(), ".{0,80}"],
+        ) {
+            if let Ok(auth) = Authorization::parse(&text) {
+                let names = &auth.signed_headers;
+                for (i, name) in names.iter().enumerate() {
+                    proptest::prop_assert!(!names[..i].contains(name));
+                }
+                let _ = auth.scope();
+            }
+        }
+
+        /// Any date text parses or is None, and what parses formats back the same way
+        /// when it is a real date.
+        #[test]
+        fn any_date_parses_or_is_refused(text in "[0-9TZ]{0,20}|.{0,20}") {
+            if let Some(time) = parse_amz_date(&text) {
+                let _ = format_amz_date(time);
+            }
+        }
+
+        /// Any method, path, query, header values and body make a canonical request.
+        #[test]
+        fn any_request_has_a_canonical_form(
+            path in ".{0,40}",
+            query in proptest::option::of(".{0,40}"),
+            values in proptest::collection::vec(".{0,20}", 0..4),
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+        ) {
+            let headers = values.iter().map(|v| ("x-h", vec![v.as_str()])).collect();
+            let creq = canonical_request(&Received {
+                method: "POST",
+                path: &path,
+                query: query.as_deref(),
+                headers,
+                body: &body,
+            });
+            let _ = string_to_sign(DATE, SCOPE, &creq);
         }
     }
 

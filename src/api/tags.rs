@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::body::objects;
 use super::handlers::empty;
 use super::handlers::{json, key_id, tags};
 use super::validate::{page_size, required, str_len};
@@ -13,15 +14,16 @@ const MAX_LIMIT: usize = 50;
 
 /// TagResource input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct TagResourceRequest {
     pub key_id: Option<String>,
+    #[serde(default, deserialize_with = "objects")]
     pub tags: Option<Vec<Tag>>,
 }
 
 /// UntagResource input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct UntagResourceRequest {
     pub key_id: Option<String>,
     pub tag_keys: Option<Vec<String>>,
@@ -29,7 +31,7 @@ pub struct UntagResourceRequest {
 
 /// ListResourceTags input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListResourceTagsRequest {
     pub key_id: Option<String>,
     pub limit: Option<i64>,

@@ -119,7 +119,7 @@ pub fn pattern(
 
 /// The `Limit` and `Marker` members of a List operation: `Limit` 1..1000 as the model
 /// allows, `default` when absent and at most `max` (the operation's own page size);
-/// `Marker` 1..1024 characters.
+/// `Marker` 1..1024 characters of U+0020..U+00FF.
 pub fn page_size(
     limit: Option<i64>,
     marker: Option<&str>,
@@ -131,6 +131,9 @@ pub fn page_size(
     }
     if let Some(marker) = marker {
         str_len("marker", marker, 1, 1024)?;
+        pattern("marker", marker, "[\\u0020-\\u00FF]*", |c| {
+            matches!(c, '\u{20}'..='\u{ff}')
+        })?;
     }
     Ok(limit.map_or(default, |l| usize::try_from(l).map_or(max, |l| l.min(max))))
 }

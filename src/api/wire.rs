@@ -8,6 +8,8 @@ use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use zeroize::Zeroizing;
 
+use super::body::{object, objects};
+
 /// A base64 blob member. Its bytes are wiped when dropped: blobs carry plaintext.
 #[derive(Debug, Default)]
 pub struct Blob(pub Zeroizing<Vec<u8>>);
@@ -33,7 +35,7 @@ impl Serialize for B64<'_> {
 
 /// One tag.
 #[derive(Debug, Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct Tag {
     /// Tag key.
     pub tag_key: Option<String>,
@@ -41,9 +43,17 @@ pub struct Tag {
     pub tag_value: Option<String>,
 }
 
+/// RecipientInfo: an attested enclave's public key, for answers encrypted to it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct RecipientInfo {
+    pub key_encryption_algorithm: Option<String>,
+    pub attestation_document: Option<Blob>,
+}
+
 /// CreateKey input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct CreateKeyRequest {
     pub policy: Option<String>,
     pub description: Option<String>,
@@ -53,6 +63,7 @@ pub struct CreateKeyRequest {
     pub origin: Option<String>,
     pub custom_key_store_id: Option<String>,
     pub bypass_policy_lockout_safety_check: Option<bool>,
+    #[serde(default, deserialize_with = "objects")]
     pub tags: Option<Vec<Tag>>,
     pub multi_region: Option<bool>,
     pub xks_key_id: Option<String>,
@@ -60,7 +71,7 @@ pub struct CreateKeyRequest {
 
 /// DescribeKey input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DescribeKeyRequest {
     pub key_id: Option<String>,
     pub grant_tokens: Option<Vec<String>>,
@@ -106,7 +117,7 @@ pub struct KeyMetadata {
 
 /// ListKeys input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ListKeysRequest {
     pub limit: Option<i64>,
     pub marker: Option<String>,
@@ -135,7 +146,7 @@ pub type Context = BTreeMap<String, String>;
 
 /// Encrypt input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct EncryptRequest {
     pub key_id: Option<String>,
     pub plaintext: Option<Blob>,
@@ -156,15 +167,17 @@ pub struct EncryptResponse<'a> {
 
 /// Decrypt input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct DecryptRequest {
     pub ciphertext_blob: Option<Blob>,
     pub encryption_context: Option<Context>,
     pub grant_tokens: Option<Vec<String>>,
     pub key_id: Option<String>,
     pub encryption_algorithm: Option<String>,
-    pub recipient: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "object")]
+    pub recipient: Option<RecipientInfo>,
     pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<String>>,
 }
 
 /// Decrypt output.
@@ -179,7 +192,7 @@ pub struct DecryptResponse<'a> {
 
 /// ReEncrypt input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct ReEncryptRequest {
     pub ciphertext_blob: Option<Blob>,
     pub source_encryption_context: Option<Context>,
@@ -190,6 +203,7 @@ pub struct ReEncryptRequest {
     pub destination_encryption_algorithm: Option<String>,
     pub grant_tokens: Option<Vec<String>>,
     pub dry_run: Option<bool>,
+    pub dry_run_modifiers: Option<Vec<String>>,
 }
 
 /// ReEncrypt output.
@@ -207,14 +221,15 @@ pub struct ReEncryptResponse<'a> {
 
 /// GenerateDataKey and GenerateDataKeyWithoutPlaintext input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct GenerateDataKeyRequest {
     pub key_id: Option<String>,
     pub encryption_context: Option<Context>,
     pub number_of_bytes: Option<i64>,
     pub key_spec: Option<String>,
     pub grant_tokens: Option<Vec<String>>,
-    pub recipient: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "object")]
+    pub recipient: Option<RecipientInfo>,
     pub dry_run: Option<bool>,
 }
 
@@ -231,11 +246,12 @@ pub struct GenerateDataKeyResponse<'a> {
 
 /// GenerateRandom input.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct GenerateRandomRequest {
     pub number_of_bytes: Option<i64>,
     pub custom_key_store_id: Option<String>,
-    pub recipient: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "object")]
+    pub recipient: Option<RecipientInfo>,
 }
 
 /// GenerateRandom output.

@@ -127,6 +127,25 @@ mod tests {
         assert!(Envelope::parse(&other).is_err());
     }
 
+    proptest::proptest! {
+        /// Any bytes: a well-formed blob parses back to exactly its bytes, anything else
+        /// is InvalidCiphertext; never a panic.
+        #[test]
+        fn any_blob_parses_or_is_invalid_ciphertext(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            v1 in proptest::bool::ANY,
+        ) {
+            let mut blob = bytes;
+            if v1 && !blob.is_empty() {
+                blob[0] = FORMAT_V1;
+            }
+            match Envelope::parse(&blob) {
+                Ok(envelope) => proptest::prop_assert_eq!(envelope.to_bytes(), blob),
+                Err(e) => proptest::prop_assert_eq!(e, KmsError::invalid_ciphertext()),
+            }
+        }
+    }
+
     #[test]
     fn context_encoding_is_unambiguous() {
         let ids = (Uuid::from_u128(1), Uuid::from_u128(2));

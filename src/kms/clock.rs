@@ -1,11 +1,18 @@
-//! The service's clock: system time plus an offset that only a development setup may move,
-//! so deletion and rotation schedules can be exercised without waiting.
+//! The service's clock: system time, plus (in builds with the `dev-clock` feature only) an
+//! offset that a development setup may move, so deletion and rotation schedules can be
+//! exercised without waiting.
 
+#[cfg(feature = "dev-clock")]
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::{ErrorKind, KmsError, Millis};
+use super::Millis;
+#[cfg(feature = "dev-clock")]
+use super::{ErrorKind, KmsError};
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
+/// The most one `advance` may move the clock, and the largest start offset: ten years of
+/// 365 days.
+pub const MAX_ADVANCE_SECONDS: i64 = 10 * 365 * 86_400;
 
 /// Milliseconds in `days` days.
 pub fn days(days: i64) -> Millis {
@@ -15,55 +22,76 @@ pub fn days(days: i64) -> Millis {
 /// System time, shifted by an offset that moves only when the clock is controllable.
 #[derive(Debug)]
 pub struct Clock {
-    /// Added to system time, in milliseconds.
-    offset: AtomicI64,
-    /// Whether `advance` is allowed (development settings only).
-    controllable: bool,
+    /// Added to system time, in milliseconds; `None` for the system clock.
+    #[cfg(feature = "dev-clock")]
+    offset: Option<AtomicI64>,
 }
 
 impl Clock {
     /// The system clock; it cannot be moved.
     pub fn system() -> Clock {
         Clock {
-            offset: AtomicI64::new(0),
-            controllable: false,
-        }
-    }
-
-    /// A development clock starting `offset_seconds` ahead of system time, movable with
-    /// `advance`.
-    pub fn controllable(offset_seconds: i64) -> Clock {
-        Clock {
-            offset: AtomicI64::new(offset_seconds.saturating_mul(1000)),
-            controllable: true,
+            #[cfg(feature = "dev-clock")]
+            offset: None,
         }
     }
 
     /// Milliseconds since the Unix epoch, as this service sees it.
     pub fn now(&self) -> Millis {
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        let system = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
-        system.saturating_add(self.offset.load(Ordering::SeqCst))
+        system_millis().saturating_add(self.offset_millis())
     }
 
-    /// Moves the clock forward by `seconds` and returns the new time.
+    #[cfg(not(feature = "dev-clock"))]
+    fn offset_millis(&self) -> Millis {
+        0
+    }
+}
+
+/// System time in milliseconds since the Unix epoch.
+fn system_millis() -> Millis {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(feature = "dev-clock")]
+impl Clock {
+    /// A development clock starting `offset_seconds` ahead of system time, movable with
+    /// `advance`.
+    pub fn controllable(offset_seconds: i64) -> Clock {
+        Clock {
+            offset: Some(AtomicI64::new(offset_seconds.saturating_mul(1000))),
+        }
+    }
+
+    fn offset_millis(&self) -> Millis {
+        self.offset.as_ref().map_or(0, |o| o.load(Ordering::SeqCst))
+    }
+
+    /// Moves the clock forward by 0 to `MAX_ADVANCE_SECONDS` seconds and returns the new
+    /// time; a move that would overflow is refused.
     pub fn advance(&self, seconds: i64) -> Result<Millis, KmsError> {
-        if !self.controllable {
+        let Some(offset) = &self.offset else {
             return Err(KmsError::new(
                 ErrorKind::UnsupportedOperation,
                 "The clock of this service cannot be moved.",
             ));
-        }
-        if seconds < 0 {
+        };
+        if !(0..=MAX_ADVANCE_SECONDS).contains(&seconds) {
             return Err(KmsError::new(
                 ErrorKind::Validation,
-                "The clock only moves forward.",
+                format!("The clock moves forward by 0 to {MAX_ADVANCE_SECONDS} seconds at a time, not {seconds}."),
             ));
         }
-        self.offset
-            .fetch_add(seconds.saturating_mul(1000), Ordering::SeqCst);
+        let too_far = || KmsError::new(ErrorKind::Validation, "The clock cannot move that far.");
+        let by = seconds.checked_mul(1000).ok_or_else(too_far)?;
+        offset
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| {
+                o.checked_add(by)
+                    .filter(|o| system_millis().checked_add(*o).is_some())
+            })
+            .map_err(|_| too_far())?;
         let now = self.now();
         tracing::warn!(seconds, now_ms = now, "development clock moved forward");
         Ok(now)
@@ -71,11 +99,11 @@ impl Clock {
 
     /// Whether this clock can be moved.
     pub fn is_controllable(&self) -> bool {
-        self.controllable
+        self.offset.is_some()
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "dev-clock"))]
 mod tests {
     use super::*;
 
@@ -87,5 +115,25 @@ mod tests {
         let after = clock.advance(86_400).unwrap();
         assert!(after - before >= days(1));
         assert!(clock.advance(-1).is_err());
+        assert!(clock.advance(0).is_ok());
+    }
+
+    #[test]
+    fn steps_are_bounded_and_never_overflow() {
+        let clock = Clock::controllable(0);
+        assert!(clock.advance(MAX_ADVANCE_SECONDS).is_ok());
+        let refused = clock.advance(MAX_ADVANCE_SECONDS + 1).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Validation);
+        let near_the_end = Clock::controllable(i64::MAX / 1000 - 1000);
+        let before = near_the_end.now();
+        let refused = near_the_end.advance(MAX_ADVANCE_SECONDS).unwrap_err();
+        assert_eq!(
+            (refused.kind, refused.message.as_str()),
+            (ErrorKind::Validation, "The clock cannot move that far.")
+        );
+        assert!(
+            near_the_end.now() - before < 1000,
+            "a refused move moves nothing"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Kms, KmsError};
+use super::Kms;
 
 impl Kms {
     /// Does everything that is due now.
@@ -18,13 +18,15 @@ impl Kms {
 
     /// Moves a development clock forward and runs what fell due; refused on the system
     /// clock.
-    pub async fn advance_clock(&self, seconds: i64) -> Result<super::Millis, KmsError> {
+    #[cfg(feature = "dev-clock")]
+    pub async fn advance_clock(&self, seconds: i64) -> Result<super::Millis, super::KmsError> {
         let now = self.clock.advance(seconds)?;
         self.run_due_work().await;
         Ok(now)
     }
 
     /// Whether `HsmKmsDev` operations are served.
+    #[cfg(feature = "dev-clock")]
     pub fn dev_operations(&self) -> bool {
         self.clock.is_controllable()
     }

@@ -43,6 +43,13 @@ pub const APP_KEY: AccessKey = (
 );
 /// The principal of `APP_KEY`.
 pub const APP_PRINCIPAL: &str = "arn:aws:iam::111122223333:user/app";
+/// The key of the one principal that may move a development clock.
+pub const CLOCK_KEY: AccessKey = (
+    "AKIACLOCKEXAMPLE0000",
+    "clock/secret/for/tests/only/EXAMPLEKEY0",
+);
+/// The principal of `CLOCK_KEY` (`dev.clock_principal`), configured only with the clock.
+pub const CLOCK_PRINCIPAL: &str = "arn:aws:iam::111122223333:user/clock";
 const LABEL: &str = "hsmkms-test";
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
@@ -61,9 +68,17 @@ impl Daemon {
         Daemon::start_with("")
     }
 
-    /// Like `start`, with the development clock control on (`HsmKmsDev.AdvanceClock`).
+    /// Like `start`, with the development clock control on (`HsmKmsDev.AdvanceClock`),
+    /// movable by `CLOCK_KEY` only. Needs the `dev-clock` feature, as `make test` builds.
     pub fn start_with_dev_clock() -> Daemon {
-        Daemon::start_with("[dev]\nclock_control = true\n")
+        if !cfg!(feature = "dev-clock") {
+            panic!("this test needs the dev-clock feature: cargo test --features dev-clock (make test)");
+        }
+        Daemon::start_with(&format!(
+            "[[credentials]]\naccess_key_id = \"{}\"\nsecret_access_key = \"{}\"\nprincipal = \"{CLOCK_PRINCIPAL}\"\n\
+             [dev]\nclock_control = true\nclock_principal = \"{CLOCK_PRINCIPAL}\"\n",
+            CLOCK_KEY.0, CLOCK_KEY.1
+        ))
     }
 
     fn start_with(extra_settings: &str) -> Daemon {
@@ -145,12 +160,22 @@ impl Daemon {
     /// A raw POST with the given target and body, signed with the dev access key:
     /// (status, parsed JSON body, headers text).
     pub fn raw(&self, target: Option<&str>, body: &str) -> (u16, serde_json::Value, String) {
+        self.raw_as(DEV_KEY, target, body)
+    }
+
+    /// `raw`, signed with `key`.
+    pub fn raw_as(
+        &self,
+        key: AccessKey,
+        target: Option<&str>,
+        body: &str,
+    ) -> (u16, serde_json::Value, String) {
         let host = self.endpoint.trim_start_matches("http://");
         let request = signed_request(
             host,
             target,
             body,
-            DEV_KEY,
+            key,
             SystemTime::now(),
             "Connection: close\r\n",
         );
@@ -173,7 +198,7 @@ impl Daemon {
     /// Moves the daemon's development clock forward; it runs what fell due before answering.
     pub fn advance_clock(&self, seconds: i64) {
         let body = serde_json::json!({ "Seconds": seconds }).to_string();
-        let (status, json, _) = self.raw(Some("HsmKmsDev.AdvanceClock"), &body);
+        let (status, json, _) = self.raw_as(CLOCK_KEY, Some("HsmKmsDev.AdvanceClock"), &body);
         assert_eq!(status, 200, "advance clock: {json}");
     }
 
@@ -624,6 +649,23 @@ pub fn signed_request(
     time: SystemTime,
     extra: &str,
 ) -> String {
+    let mut headers = vec![
+        ("host", host),
+        ("content-type", "application/x-amz-json-1.1"),
+    ];
+    headers.extend(target.map(|t| ("x-amz-target", t)));
+    signed_with_headers(&headers, body, key, time, extra)
+}
+
+/// The text of a `POST /` carrying and signing exactly `headers` (the first must be
+/// `host`), at `time`, with `extra` header lines added after signing.
+pub fn signed_with_headers(
+    headers: &[(&str, &str)],
+    body: &str,
+    key: AccessKey,
+    time: SystemTime,
+    extra: &str,
+) -> String {
     use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
     use aws_sigv4::sign::v4::SigningParams;
     let identity = Credentials::new(key.0, key.1, None, None, "test").into();
@@ -636,19 +678,17 @@ pub fn signed_request(
         .build()
         .expect("signing params")
         .into();
-    let content_type = "application/x-amz-json-1.1";
-    let mut headers = vec![("host", host), ("content-type", content_type)];
-    headers.extend(target.map(|t| ("x-amz-target", t)));
+    let host = headers[0].1;
     let signable = SignableRequest::new(
         "POST",
         format!("http://{host}/"),
-        headers.clone().into_iter(),
+        headers.iter().copied(),
         SignableBody::Bytes(body.as_bytes()),
     )
     .expect("signable");
     let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
     let mut request = String::from("POST / HTTP/1.1\r\n");
-    for (name, value) in headers.into_iter().chain(instructions.headers()) {
+    for (name, value) in headers.iter().copied().chain(instructions.headers()) {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str(&format!(
