@@ -64,6 +64,37 @@ pub async fn open(settings: &Settings) -> Result<Opened, StartError> {
     Ok(Opened { kms, audit })
 }
 
+/// `hsmkms audit verify`: checks the chain in `path` (a directory of log files, from the
+/// first record ever; or one file, from its first record) and its checkpoints against the
+/// token's audit key.
+pub async fn verify_audit(
+    settings: &Settings,
+    path: &std::path::Path,
+) -> Result<Result<audit::Report, audit::Problem>, StartError> {
+    let pin = settings.hsm.user_pin()?;
+    let hsm_settings = settings.hsm.clone();
+    let hsm = tokio::task::spawn_blocking(move || Hsm::open(&hsm_settings, pin))
+        .await
+        .map_err(|e| hsm::HsmError::new(hsm::Fault::Other, e.to_string()))??;
+    let (files, from_genesis) = match path.is_dir() {
+        true => (audit::files_in(path), true),
+        false => (Ok(vec![path.to_path_buf()]), false),
+    };
+    let files = files.map_err(|e| audit::AuditError(format!("{}: {e}", path.display())))?;
+    let runtime = tokio::runtime::Handle::current();
+    let checked = tokio::task::spawn_blocking(move || {
+        audit::verify(&files, from_genesis, |message, mac| {
+            let key = hsm::SystemKey::AuditCheckpoint;
+            runtime
+                .block_on(hsm.verify_mac(key, message.to_vec(), mac.to_vec()))
+                .map_err(|e| e.to_string())
+        })
+    })
+    .await
+    .map_err(|e| audit::AuditError(e.to_string()))?;
+    Ok(checked)
+}
+
 /// The audit log, checkpointed by the token's audit key; off only on a development token.
 async fn open_audit(settings: &Settings, hsm: &Hsm) -> Result<audit::AuditLog, StartError> {
     if !settings.audit.enabled {

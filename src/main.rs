@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 /// AWS KMS-compatible key management daemon backed by a PKCS#11 token.
@@ -19,6 +19,28 @@ struct Args {
     /// Listen address, overriding server.listen (port 0 picks a free port).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Instead of serving, run a tool.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Audit-log tools.
+    Audit {
+        #[command(subcommand)]
+        tool: AuditTool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditTool {
+    /// Checks the hash chain and the token-signed checkpoints; exits 1 at the first
+    /// edited, missing, inserted, reordered, truncated or unsigned record.
+    Verify {
+        /// A directory of audit files (checked from the first record), or one file.
+        path: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -31,11 +53,43 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match run(Args::parse()).await {
+    let args = Args::parse();
+    if let Some(Command::Audit {
+        tool: AuditTool::Verify { path },
+    }) = &args.command
+    {
+        return verify_audit(&args.config, path).await;
+    }
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the verdict on stdout: `ok: ...` and exit 0, or `FAILED: ...` and exit 1.
+async fn verify_audit(config: &std::path::Path, path: &std::path::Path) -> ExitCode {
+    let checked = match hsmkms::config::Settings::load(config) {
+        Ok(settings) => hsmkms::verify_audit(&settings, path).await,
+        Err(e) => Err(e.into()),
+    };
+    match checked {
+        Ok(Ok(report)) => {
+            println!(
+                "ok: {} records, {} checkpoints verified by the token, last sequence number {}",
+                report.records, report.checkpoints, report.last_seq
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Err(problem)) => {
+            println!("FAILED: {problem}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -285,8 +285,8 @@ fn in_process() -> InProcess {
         .enable_all()
         .build()
         .expect("runtime");
-    let kms = runtime.block_on(hsmkms::open(&settings)).expect("open");
-    let service = Arc::new(Service::new(kms, &settings).expect("service"));
+    let opened = runtime.block_on(hsmkms::open(&settings)).expect("open");
+    let service = Arc::new(Service::new(opened.kms, opened.audit, &settings).expect("service"));
     InProcess {
         runtime,
         service,

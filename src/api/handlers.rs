@@ -4,6 +4,7 @@
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::audited;
 use super::body::unknown_member;
 use super::validate::{
     blob_len, one_of, page_size, parse_enum, pattern, range, required, required_secret, str_len,
@@ -344,6 +345,7 @@ pub async fn encrypt(kms: &Kms, caller: &Caller, r: EncryptRequest) -> Result<Ve
     let done = kms
         .encrypt(caller, &id, plaintext.0, &context, alg, dry_run)
         .await?;
+    audited::note_material(done.material_id);
     json(&EncryptResponse {
         ciphertext_blob: B64(&done.blob),
         key_id: kms.arn(&done.key),

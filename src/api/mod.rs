@@ -2,6 +2,7 @@
 //! TrentService.<Operation>`. No crypto and no SQL here.
 
 mod aliases;
+mod audited;
 mod auth;
 mod body;
 #[cfg(feature = "dev-clock")]
@@ -40,6 +41,7 @@ use zeroize::{Zeroize, Zeroizing};
 pub use error::ApiError;
 pub use transport::{Transport, TransportError};
 
+use crate::audit::AuditLog;
 use crate::config::{Settings, SettingsError};
 use crate::kms::{Caller, Kms};
 use auth::{AccessKey, Authenticator};
@@ -67,6 +69,8 @@ pub async fn serve(
 pub struct Service {
     /// The domain.
     kms: Arc<Kms>,
+    /// Where every request is recorded before it is answered.
+    audit: Arc<AuditLog>,
     /// Checks every request's signature and names its caller.
     auth: Authenticator,
     /// How long a request's body may take to arrive once its headers are in.
@@ -78,7 +82,11 @@ pub struct Service {
 
 impl Service {
     /// A service accepting the access keys in `settings`.
-    pub fn new(kms: Arc<Kms>, settings: &Settings) -> Result<Service, SettingsError> {
+    pub fn new(
+        kms: Arc<Kms>,
+        audit: Arc<AuditLog>,
+        settings: &Settings,
+    ) -> Result<Service, SettingsError> {
         let admins = &settings.aws.admin_principals;
         let mut keys = HashMap::new();
         for credential in &settings.credentials {
@@ -99,6 +107,7 @@ impl Service {
         );
         Ok(Service {
             kms,
+            audit,
             auth: Authenticator::new(settings.aws.region.clone(), keys),
             body_timeout: Duration::from_secs(settings.server.header_timeout_seconds),
             #[cfg(feature = "dev-clock")]
@@ -119,14 +128,40 @@ impl Service {
         started: Instant,
     ) -> Response<Full<Bytes>> {
         let request_id = Uuid::new_v4().to_string();
+        let time_ms = audited::now_ms();
         let target = target(parts);
-        let result = match body {
+        let (mut principal, mut material) = (None, None);
+        let read = body.as_ref().ok().copied();
+        let mut result = match body {
             Ok(body) => match self.auth.verify(parts, body, SystemTime::now()) {
-                Ok(caller) => dispatch(self, &caller, target.as_deref(), body).await,
+                // A log that cannot write refuses work up front; the record of this
+                // refusal is the write that tells whether it can again.
+                Ok(_) if !self.audit.is_healthy() => Err(audited::unaudited()),
+                Ok(caller) => {
+                    principal = Some(caller.principal.clone());
+                    let dispatched = dispatch(self, &caller, target.as_deref(), body);
+                    let (answer, used) = audited::noting(dispatched).await;
+                    material = used;
+                    answer
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
         };
+        let answered = audited::Answered {
+            request_id: &request_id,
+            operation: target.as_deref(),
+            principal,
+            body: read,
+            result: &result,
+            material,
+            started,
+            time_ms,
+        };
+        if let Err(e) = self.audit.record(audited::record(parts, answered)).await {
+            tracing::error!(%request_id, error = %e, "request not audited; answered KMSInternalException");
+            result = Err(audited::unaudited());
+        }
         let operation = target.as_deref().unwrap_or("-");
         let elapsed_us = started.elapsed().as_micros();
         match result {

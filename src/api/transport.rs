@@ -252,7 +252,8 @@ impl Transport {
             inner: io,
             phases: phases.clone(),
         };
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(peer); // the audit record's source
             let in_flight = InFlight::start(phases.clone());
             let response = handler(req);
             async move {

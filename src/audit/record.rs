@@ -179,10 +179,7 @@ impl ResponseIds {
             Some(m) => (m.arn, m.current_key_material_id),
             None => (None, None),
         };
-        (
-            self.key_id.or(arn),
-            self.key_material_id.or(material),
-        )
+        (self.key_id.or(arn), self.key_material_id.or(material))
     }
 }
 

@@ -69,14 +69,20 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Checks the chain in `files` (in chain order). `mac_ok` asks the token whether a MAC is
-/// its audit key's MAC over a message.
+/// Checks the chain in `files` (in chain order), from the very first record when
+/// `from_genesis`, else from whatever record the first file starts with (a single file
+/// of a longer chain). `mac_ok` asks the token whether a MAC is its audit key's MAC over a
+/// message.
 pub fn verify(
     files: &[PathBuf],
+    from_genesis: bool,
     mut mac_ok: impl FnMut(&[u8], &[u8]) -> Result<bool, String>,
 ) -> Result<Report, Problem> {
-    let (mut expected, mut head) = (1u64, genesis());
-    let (mut checkpoints, mut unsigned_from) = (0u64, None::<u64>);
+    let (mut expected, mut head) = match from_genesis {
+        true => (1u64, genesis()),
+        false => first_record(files)?,
+    };
+    let (mut records, mut checkpoints, mut unsigned_from) = (0u64, 0u64, None::<u64>);
     for path in files {
         let file = std::fs::File::open(path)
             .map_err(|e| Problem::Unreadable(format!("{}: {e}", path.display())))?;
@@ -101,6 +107,7 @@ pub fn verify(
             }
             head = line_hash(&line);
             expected = chained.seq + 1;
+            records += 1;
         }
         if !ends_with_newline(path)? {
             return Err(malformed(expected - 1));
@@ -113,10 +120,30 @@ pub fn verify(
         });
     }
     Ok(Report {
-        records: expected - 1,
+        records,
         checkpoints,
         last_seq: expected - 1,
     })
+}
+
+/// The sequence number and `prev` of the first record in `files`.
+fn first_record(files: &[PathBuf]) -> Result<(u64, String), Problem> {
+    let Some(path) = files.first() else {
+        return Ok((1, genesis()));
+    };
+    let file = std::fs::File::open(path)
+        .map_err(|e| Problem::Unreadable(format!("{}: {e}", path.display())))?;
+    let mut line = Vec::new();
+    BufReader::new(file)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| Problem::Unreadable(e.to_string()))?;
+    match serde_json::from_slice::<Chained>(line.trim_ascii_end()) {
+        Ok(first) => Ok((first.seq, first.prev)),
+        Err(_) => Err(Problem::Malformed {
+            after_seq: 0,
+            file: path.display().to_string(),
+        }),
+    }
 }
 
 fn check_order(seq: u64, expected: u64) -> Result<(), Problem> {
@@ -139,7 +166,10 @@ fn check_checkpoint(
     let Ok(parsed) = serde_json::from_slice::<Line<Event>>(line) else {
         return Err(bad);
     };
-    let Event::Checkpoint { head: signed, mac, .. } = &parsed.event else {
+    let Event::Checkpoint {
+        head: signed, mac, ..
+    } = &parsed.event
+    else {
         return Err(bad);
     };
     let Some(mac) = unhex(mac) else {
@@ -151,7 +181,9 @@ fn check_checkpoint(
     match mac_ok(&checkpoint_message(seq, head), &mac) {
         Ok(true) => Ok(()),
         Ok(false) => Err(bad),
-        Err(e) => Err(Problem::Unreadable(format!("the token cannot check MACs: {e}"))),
+        Err(e) => Err(Problem::Unreadable(format!(
+            "the token cannot check MACs: {e}"
+        ))),
     }
 }
 
@@ -161,7 +193,7 @@ fn ends_with_newline(path: &PathBuf) -> Result<bool, Problem> {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

@@ -115,6 +115,43 @@ impl Daemon {
         let _ = self.child.wait();
     }
 
+    /// Stops the daemon as an operator would (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        let exited = self.child.wait().expect("wait");
+        assert!(
+            exited.success(),
+            "the daemon exited with {exited}\n{}",
+            self.log()
+        );
+    }
+
+    /// Runs `hsmkms <args>` on this daemon's settings and token; its exit code and stdout.
+    pub fn tool(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_hsmkms"))
+            .arg("--config")
+            .arg(self.dir.path().join("hsmkms.toml"))
+            .args(args)
+            .env("SOFTHSM2_CONF", self.softhsm_conf())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run hsmkms");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), format!("{stdout}{stderr}"))
+    }
+
+    /// The directory of the audit log (the default, beside the sidecar).
+    pub fn audit_dir(&self) -> PathBuf {
+        self.dir.path().join("audit")
+    }
+
     /// Starts the daemon again after `kill`.
     pub fn start_again(&mut self) {
         let (child, endpoint) = spawn(self.dir.path(), &self.env);
