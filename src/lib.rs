@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use config::Settings;
 use hsm::Hsm;
-use kms::{Clock, Identity, Kms};
+use kms::{Clock, Identity, Kms, Principals};
 use store::Store;
 
 /// Why the daemon could not start.
@@ -56,9 +56,13 @@ pub async fn open(settings: &Settings) -> Result<Opened, StartError> {
         region: settings.aws.region.clone(),
         account: settings.aws.account_id.clone(),
     };
+    let configured = (settings.credentials.iter().map(|c| c.principal.as_str()))
+        .chain(settings.aws.admin_principals.iter().map(String::as_str));
+    let principals = Principals::new(&identity.account, configured);
     let clock = clock(settings, &hsm)?;
     let audit = Arc::new(open_audit(settings, &hsm).await?);
-    let kms = Arc::new(Kms::start(hsm, store, identity, Arc::new(clock)).await?);
+    let kms = Kms::start(hsm, store, identity, principals, Arc::new(clock)).await?;
+    let kms = Arc::new(kms);
     let every = std::time::Duration::from_secs(settings.scheduler.interval_seconds);
     kms::scheduler::spawn(kms.clone(), every);
     Ok(Opened { kms, audit })

@@ -229,12 +229,6 @@ pub async fn create_grant(
     let operations = grant_operations(r.operations)?;
     let constraint = grant_constraint(r.constraints)?;
     grant_tokens(r.grant_tokens.as_ref())?;
-    let names: Vec<String> = operations.iter().map(|op| op.to_string()).collect();
-    let action = Action {
-        grant_operations: Some(&names),
-        ..Action::plain("CreateGrant")
-    };
-    kms.authorize(caller, &key, action).await?;
     let terms = GrantTerms {
         name: grant_name(r.name)?,
         grantee,
@@ -242,6 +236,8 @@ pub async fn create_grant(
         operations,
         constraint,
     };
+    kms.authorize(caller, &key, Action::create_grant(&terms))
+        .await?;
     let created = kms
         .create_grant(NewGrant {
             key_id: key,

@@ -4,7 +4,7 @@
 use std::sync::{Arc, PoisonError};
 
 use super::ciphertext::EncryptionContext;
-use super::grants::{Constraint, Grant};
+use super::grants::{at_least_as_strict, Grant, GrantTerms};
 use super::model::Key;
 use super::policy_eval::{Decision, Policy, Request};
 use super::{ErrorKind, Kms, KmsError};
@@ -41,8 +41,8 @@ pub struct Action<'a> {
     pub operation: &'static str,
     /// The request's encryption context, for operations that take one.
     pub context: Option<&'a EncryptionContext>,
-    /// CreateGrant's operations (`kms:GrantOperations`).
-    pub grant_operations: Option<&'a [String]>,
+    /// The grant a CreateGrant asks for (its operations are `kms:GrantOperations`).
+    pub new_grant: Option<&'a GrantTerms>,
 }
 
 impl<'a> Action<'a> {
@@ -51,7 +51,7 @@ impl<'a> Action<'a> {
         Action {
             operation,
             context: None,
-            grant_operations: None,
+            new_grant: None,
         }
     }
 
@@ -60,7 +60,16 @@ impl<'a> Action<'a> {
         Action {
             operation,
             context: Some(context),
-            grant_operations: None,
+            new_grant: None,
+        }
+    }
+
+    /// CreateGrant of `terms`.
+    pub fn create_grant(terms: &'a GrantTerms) -> Action<'a> {
+        Action {
+            operation: "CreateGrant",
+            context: None,
+            new_grant: Some(terms),
         }
     }
 }
@@ -133,7 +142,7 @@ impl Kms {
         policy_text: &str,
         key_arn: &str,
     ) -> Result<(), KmsError> {
-        let Ok(policy) = Policy::parse(policy_text) else {
+        let Ok(policy) = self.valid_policy(policy_text) else {
             return Ok(()); // the operation refuses a malformed policy itself
         };
         let request = self.policy_request(caller, "kms:PutKeyPolicy", key_arn, Action::plain(""));
@@ -146,32 +155,68 @@ impl Kms {
         }
     }
 
+    /// `action` on `key`: the key policy, then the caller's grants where the policy is silent.
     pub(super) async fn authorize_key(
         &self,
         caller: &Caller,
         key: &Arc<Key>,
         action: Action<'_>,
     ) -> Result<(), KmsError> {
+        let decision = self.policy_decision(caller, key, action)?;
+        let granted = match decision {
+            Decision::NotAllowed => self.granted(caller, key, action).await?,
+            _ => false,
+        };
+        self.settle(caller, key, action.operation, decision, granted)
+    }
+
+    /// RetireGrant of `grant`: the key policy can allow or deny it; else only the grant's
+    /// retiring principal, or its grantee where the grant itself includes RetireGrant.
+    /// Another grant's RetireGrant does not count: it retires only that grant.
+    pub(super) fn authorize_retire(
+        &self,
+        caller: &Caller,
+        key: &Key,
+        grant: &Grant,
+    ) -> Result<(), KmsError> {
+        const RETIRE: &str = "RetireGrant";
+        let decision = self.policy_decision(caller, key, Action::plain(RETIRE))?;
+        let terms = &grant.terms;
+        let named = terms.retiring.as_ref() == Some(&caller.principal)
+            || (terms.grantee == caller.principal && terms.operations.contains(&RETIRE));
+        self.settle(caller, key, RETIRE, decision, named)
+    }
+
+    /// What `key`'s policy says to `caller` doing `action`.
+    fn policy_decision(
+        &self,
+        caller: &Caller,
+        key: &Key,
+        action: Action<'_>,
+    ) -> Result<Decision, KmsError> {
         let arn = self.arn(key);
         let name = format!("kms:{}", action.operation);
         let policy = self.parsed_policy(key)?;
-        let request = self.policy_request(caller, &name, &arn, action);
-        match policy.evaluate(&request) {
-            Decision::Allow => Ok(()),
-            Decision::ExplicitDeny => Err(denied(
-                caller,
-                action.operation,
-                &arn,
-                "with an explicit deny in a resource-based policy",
-            )),
-            Decision::NotAllowed if self.granted(caller, key, action).await? => Ok(()),
-            Decision::NotAllowed => Err(denied(
-                caller,
-                action.operation,
-                &arn,
-                "because no resource-based policy allows the",
-            )),
-        }
+        Ok(policy.evaluate(&self.policy_request(caller, &name, &arn, action)))
+    }
+
+    /// The answer to a request the key policy decided as `decision`, where a grant may
+    /// let in what the policy does not (`granted`); a Deny wins.
+    fn settle(
+        &self,
+        caller: &Caller,
+        key: &Key,
+        operation: &str,
+        decision: Decision,
+        granted: bool,
+    ) -> Result<(), KmsError> {
+        let why = match decision {
+            Decision::Allow => return Ok(()),
+            Decision::NotAllowed if granted => return Ok(()),
+            Decision::ExplicitDeny => "with an explicit deny in a resource-based policy",
+            Decision::NotAllowed => "because no resource-based policy allows the",
+        };
+        Err(denied(caller, operation, &self.arn(key), why))
     }
 
     /// What a key policy is asked about `caller` doing `action_name` on `resource`.
@@ -190,8 +235,8 @@ impl Kms {
             action: action_name,
             resource,
             encryption_context: action.context,
-            grant_operations: action.grant_operations,
-            grant_is_for_aws_resource: action.grant_operations.map(|_| false),
+            grant_operations: action.new_grant.map(|g| g.operations.as_slice()),
+            grant_is_for_aws_resource: action.new_grant.map(|_| false),
         }
     }
 
@@ -220,8 +265,7 @@ impl Kms {
         key: &Key,
         action: Action<'_>,
     ) -> Result<bool, KmsError> {
-        let id = key.id;
-        let grants = self.blocking(move |store| store.key_grants(id)).await?;
+        let grants = self.grantee_grants(key, &caller.principal).await?;
         Ok(grants.iter().any(|g| grant_allows(g, caller, action)))
     }
 }
@@ -231,25 +275,19 @@ fn grant_allows(grant: &Grant, caller: &Caller, action: Action<'_>) -> bool {
     if terms.grantee != caller.principal || !terms.operations.contains(&action.operation) {
         return false;
     }
-    if let Some(asked) = action.grant_operations {
-        // A grant that allows CreateGrant passes on no more than it has, and never loosens
-        // its constraint: a constrained grant cannot be passed on at all (the new grant's
-        // constraint cannot be shown to be as strict).
-        let within = asked
+    // A grant that allows CreateGrant passes on no more than it has: some or all of its
+    // operations, under a constraint at least as strict as its own.
+    if let Some(child) = action.new_grant {
+        return child
+            .operations
             .iter()
-            .all(|op| terms.operations.contains(&op.as_str()));
-        return within && terms.constraint.is_none();
+            .all(|op| terms.operations.contains(op))
+            && at_least_as_strict(child.constraint.as_ref(), terms.constraint.as_ref());
     }
     // Constraints bind the cryptographic operations, the ones that carry a context.
-    let Some(context) = action.context else {
-        return true;
-    };
-    match &terms.constraint {
-        None => true,
-        Some(Constraint::EncryptionContextEquals(pairs)) => pairs == context,
-        Some(Constraint::EncryptionContextSubset(pairs)) => {
-            pairs.iter().all(|(k, v)| context.get(k) == Some(v))
-        }
+    match (action.context, &terms.constraint) {
+        (Some(context), Some(constraint)) => constraint.allows(context),
+        _ => true,
     }
 }
 
@@ -274,7 +312,7 @@ fn denied(caller: &Caller, operation: &str, resource: &str, why: &str) -> KmsErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kms::grants::GrantTerms;
+    use crate::kms::grants::{Constraint, GrantTerms};
     use uuid::Uuid;
 
     fn grant(constraint: Option<Constraint>) -> Grant {

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::model::{Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin, Rotation};
-use super::policies::check_policy;
 use super::rules::KeyState;
 use super::tags::check_tags;
 use super::{Identity, Kms, KmsError};
@@ -33,7 +32,7 @@ impl Kms {
     pub async fn create_key(&self, new: NewKey) -> Result<Arc<Key>, KmsError> {
         check_tags(&new.tags, 0)?;
         let policy = match new.policy {
-            Some(text) => check_policy(text)?,
+            Some(text) => self.check_policy(text)?,
             None => default_policy(&self.identity),
         };
         let now = self.clock.now();

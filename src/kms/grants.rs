@@ -19,7 +19,7 @@ use super::crypto::dry_run_stop;
 use super::model::{Key, KeyUsage, Millis};
 use super::paging::{page, Page};
 use super::rules::Op;
-use super::{Action, Caller, ErrorKind, Kms, KmsError};
+use super::{Caller, ErrorKind, Kms, KmsError};
 
 /// Every `GrantOperation` of the AWS model, in the model's order. A grant lists its
 /// operations in this order, each once.
@@ -43,6 +43,9 @@ pub const GRANT_OPERATIONS: &[&str] = &[
     "DeriveSharedSecret",
 ];
 
+/// The most grants one key may have (AWS's "Grants per KMS key" quota); the sidecar
+/// refuses to record more.
+pub const MAX_GRANTS_PER_KEY: u32 = 50_000;
 /// Encryption-context pairs a constraint may hold.
 const MAX_CONSTRAINT_PAIRS: usize = 8;
 /// Starts every grant token we issue (inside the base64), so foreign strings are refused.
@@ -60,6 +63,34 @@ pub enum Constraint {
     EncryptionContextSubset(BTreeMap<String, String>),
     /// The request's encryption context must be exactly these pairs.
     EncryptionContextEquals(BTreeMap<String, String>),
+}
+
+impl Constraint {
+    /// Whether a request under `context` meets the constraint.
+    pub fn allows(&self, context: &BTreeMap<String, String>) -> bool {
+        match self {
+            Constraint::EncryptionContextEquals(pairs) => pairs == context,
+            Constraint::EncryptionContextSubset(pairs) => includes(context, pairs),
+        }
+    }
+}
+
+/// Whether a grant constrained by `child` allows no context that `parent` refuses: a
+/// grant created through a grant's CreateGrant may narrow its parent, never widen it.
+pub fn at_least_as_strict(child: Option<&Constraint>, parent: Option<&Constraint>) -> bool {
+    use Constraint::{EncryptionContextEquals as Equals, EncryptionContextSubset as Subset};
+    match (child, parent) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(Subset(c) | Equals(c)), Some(Subset(p))) => includes(c, p),
+        (Some(Equals(c)), Some(Equals(p))) => c == p,
+        (Some(Subset(_)), Some(Equals(_))) => false,
+    }
+}
+
+/// Whether `pairs` are all in `context`.
+fn includes(context: &BTreeMap<String, String>, pairs: &BTreeMap<String, String>) -> bool {
+    pairs.iter().all(|(k, v)| context.get(k) == Some(v))
 }
 
 /// What a grant allows and to whom: the parameters a named CreateGrant compares to decide
@@ -145,10 +176,9 @@ impl Kms {
         check_terms(&key, &terms)?;
         self.check(Op::CreateGrant, &key)?;
         dry_run_stop(new.dry_run)?;
-        let key_id = key.id;
         let existing = match terms.name {
             Some(_) => self
-                .blocking(move |store| store.key_grants(key_id))
+                .grantee_grants(&key, &terms.grantee)
                 .await?
                 .into_iter()
                 .find(|g| g.terms == terms),
@@ -159,7 +189,7 @@ impl Kms {
                 let secret = self.secret_of(&grant.id).await?;
                 (grant.id, secret)
             }
-            None => self.insert_grant(key_id, terms).await?,
+            None => self.insert_grant(&key, terms).await?,
         };
         Ok(CreatedGrant {
             token: issue_token(&grant_id, &secret),
@@ -181,8 +211,13 @@ impl Kms {
         if let Some(id) = grant_id {
             well_formed(id)?;
         }
-        let id = key.id;
-        let grants = self.blocking(move |store| store.key_grants(id)).await?;
+        let grants = match grantee {
+            Some(grantee) => self.grantee_grants(&key, grantee).await?,
+            None => {
+                let id = key.id;
+                self.blocking(move |store| store.key_grants(id)).await?
+            }
+        };
         let chosen = grants
             .into_iter()
             .filter(|g| grant_id.is_none_or(|id| g.id == id))
@@ -209,9 +244,8 @@ impl Kms {
         page(listable.map(|g| (g.id.clone(), g)), limit, marker)
     }
 
-    /// RetireGrant.
-    /// The grant's retiring and grantee principals may retire it; anyone else needs
-    /// kms:RetireGrant from the key policy or a grant.
+    /// RetireGrant, by the grant's retiring principal, by its grantee where the grant
+    /// includes RetireGrant, or by whoever the key policy allows kms:RetireGrant.
     pub async fn retire_grant(
         &self,
         caller: &Caller,
@@ -244,11 +278,7 @@ impl Kms {
                 (key, grant)
             }
         };
-        let named = [Some(&grant.terms.grantee), grant.terms.retiring.as_ref()];
-        if !named.contains(&Some(&caller.principal)) {
-            self.authorize_key(caller, &key, Action::plain("RetireGrant"))
-                .await?;
-        }
+        self.authorize_retire(caller, &key, &grant)?;
         self.check(Op::RetireGrant, &key)?;
         self.remove_grant(&key, grant.id, dry_run, "retired").await
     }
@@ -266,25 +296,46 @@ impl Kms {
         self.remove_grant(&key, grant.id, dry_run, "revoked").await
     }
 
-    /// Records a new grant on `key_id` with a fresh id and token secret; returns both.
-    /// Call with the write lock held.
+    /// `key`'s grants for `grantee`, found by index.
+    pub(super) async fn grantee_grants(
+        &self,
+        key: &Key,
+        grantee: &str,
+    ) -> Result<Vec<Grant>, KmsError> {
+        let (id, grantee) = (key.id, grantee.to_owned());
+        self.blocking(move |store| store.grantee_grants(id, &grantee))
+            .await
+    }
+
+    /// Records a new grant on `key` with a fresh id and token secret; returns both, or
+    /// LimitExceededException when the key has as many grants as it may. Call with the
+    /// write lock held.
     async fn insert_grant(
         &self,
-        key_id: Uuid,
+        key: &Key,
         terms: GrantTerms,
     ) -> Result<(String, String), KmsError> {
         let grant = Grant {
             id: random_hex(),
-            key_id,
+            key_id: key.id,
             terms,
             issuing_account: format!("arn:aws:iam::{}:root", self.identity.account),
             created_at: self.clock.now(),
         };
         let (id, secret) = (grant.id.clone(), random_hex());
         let stored = secret.clone();
-        self.blocking(move |store| store.insert_grant(&grant, &stored))
+        let inserted = self
+            .blocking(move |store| store.insert_grant(&grant, &stored))
             .await?;
-        tracing::info!(grant_id = %id, %key_id, "grant created");
+        if !inserted {
+            return Err(KmsError::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "Grant quota for this key is {MAX_GRANTS_PER_KEY} but the current usage is {MAX_GRANTS_PER_KEY}."
+                ),
+            ));
+        }
+        tracing::info!(grant_id = %id, key_id = %key.id, "grant created");
         Ok((id, secret))
     }
 
@@ -496,6 +547,41 @@ mod tests {
             canonical(&["Encrypt", "Decrypt", "Encrypt"]),
             vec!["Decrypt", "Encrypt"]
         );
+    }
+
+    #[test]
+    fn a_child_constraint_is_at_least_as_strict_as_its_parent() {
+        use Constraint::{EncryptionContextEquals as Equals, EncryptionContextSubset as Subset};
+        let pairs = |p: &[(&str, &str)]| -> BTreeMap<String, String> {
+            p.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let a = pairs(&[("tenant", "a")]);
+        let ab = pairs(&[("tenant", "a"), ("x", "y")]);
+        let b = pairs(&[("tenant", "b")]);
+        let cases = [
+            (None, None, true),
+            (Some(Subset(a.clone())), None, true),
+            (None, Some(Subset(a.clone())), false),
+            (Some(Subset(a.clone())), Some(Subset(a.clone())), true),
+            (Some(Subset(ab.clone())), Some(Subset(a.clone())), true),
+            (Some(Subset(a.clone())), Some(Subset(ab.clone())), false),
+            (Some(Subset(b.clone())), Some(Subset(a.clone())), false),
+            (Some(Equals(ab.clone())), Some(Subset(a.clone())), true),
+            (Some(Equals(b.clone())), Some(Subset(a.clone())), false),
+            (Some(Equals(a.clone())), Some(Equals(a.clone())), true),
+            (Some(Equals(ab.clone())), Some(Equals(a.clone())), false),
+            (Some(Subset(a.clone())), Some(Equals(a.clone())), false),
+            (None, Some(Equals(a.clone())), false),
+        ];
+        for (child, parent, expected) in cases {
+            assert_eq!(
+                at_least_as_strict(child.as_ref(), parent.as_ref()),
+                expected,
+                "{child:?} under {parent:?}"
+            );
+        }
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub use error::{ErrorKind, KmsError};
 pub use import::{ImportParameters, ImportType, MaterialImport};
 pub use keyref::{Identity, KeyRef};
 pub use model::{Key, Millis};
+pub use policies::Principals;
 pub use rotation::{RotationEntry, DEFAULT_PERIOD_DAYS};
 
 /// The key management service: the token, the sidecar and an in-memory view of the keys.
@@ -66,6 +67,8 @@ pub struct Kms {
     /// Key-pair generations in flight: each holds a token session for up to seconds, so at
     /// most half the pool may, and callers beyond that are throttled rather than queued.
     generations: tokio::sync::Semaphore,
+    /// The principals a key policy may name.
+    principals: policies::Principals,
 }
 
 impl Kms {
@@ -74,6 +77,7 @@ impl Kms {
         hsm: Hsm,
         store: Store,
         identity: Identity,
+        principals: policies::Principals,
         clock: Arc<Clock>,
     ) -> Result<Kms, KmsError> {
         let kms = Kms {
@@ -86,6 +90,7 @@ impl Kms {
             aliases: RwLock::new(HashMap::new()),
             writes: tokio::sync::Mutex::new(()),
             policies: RwLock::new(HashMap::new()),
+            principals,
         };
         kms.reconcile().await?;
         kms.run_due_work().await;

@@ -1,13 +1,48 @@
 //! Key policies: GetKeyPolicy, PutKeyPolicy, ListKeyPolicies. A key has one policy, named
-//! `default`, stored and returned exactly as given once it parses; `authorize` enforces it.
+//! `default`, stored and returned exactly as given once it parses and names only principals
+//! that exist; `authorize` enforces it.
+
+use std::collections::HashSet;
 
 use super::paging::{page, Page};
-use super::policy_eval::Policy;
+use super::policy_eval::{is_account_id, Policy, INVALID_PRINCIPALS};
 use super::rules::Op;
 use super::{ErrorKind, Kms, KmsError};
 
 /// The name of a key's only policy.
 pub const DEFAULT_POLICY: &str = "default";
+
+/// The AWS principals that exist here, which a key policy may name: the configured
+/// credential and admin principals, and the root of their accounts and of the key's.
+#[derive(Debug, Clone)]
+pub struct Principals {
+    arns: HashSet<String>,
+}
+
+impl Principals {
+    /// The principals of `account` and `configured`, exactly as configured.
+    pub fn new<'a>(account: &str, configured: impl IntoIterator<Item = &'a str>) -> Principals {
+        let mut arns = HashSet::from([root_of(account)]);
+        for principal in configured {
+            let account = principal.split(':').nth(4).filter(|a| is_account_id(a));
+            if let Some(account) = account {
+                arns.insert(root_of(account));
+            }
+            arns.insert(principal.to_owned());
+        }
+        Principals { arns }
+    }
+
+    fn exist(&self, policy: &Policy) -> bool {
+        policy
+            .named_principals()
+            .all(|arn| self.arns.contains(&arn))
+    }
+}
+
+fn root_of(account: &str) -> String {
+    format!("arn:aws:iam::{account}:root")
+}
 
 impl Kms {
     /// GetKeyPolicy: the policy `policy_name` of the key `key_id` (a key id or ARN).
@@ -27,7 +62,7 @@ impl Kms {
     ) -> Result<(), KmsError> {
         only_default(policy_name)?;
         self.update_key(key_id, Op::PutKeyPolicy, |key| {
-            key.policy = check_policy(policy)?;
+            key.policy = self.check_policy(policy)?;
             Ok(())
         })
         .await?;
@@ -44,12 +79,28 @@ impl Kms {
         self.checked_by_id(key_id, Op::ListKeyPolicies)?;
         page([(DEFAULT_POLICY.to_owned(), DEFAULT_POLICY)], limit, marker)
     }
+
+    /// A key policy must be a JSON object that hsmkms can evaluate and whose principals
+    /// exist (as AWS refuses principals it cannot resolve); it is stored as given.
+    pub(super) fn check_policy(&self, text: String) -> Result<String, KmsError> {
+        self.valid_policy(&text)?;
+        Ok(text)
+    }
+
+    /// The policy `text` holds, once `check_policy` would accept it.
+    pub(super) fn valid_policy(&self, text: &str) -> Result<Policy, KmsError> {
+        let policy = parse_policy(text)?;
+        if !self.principals.exist(&policy) {
+            return Err(malformed(INVALID_PRINCIPALS.into()));
+        }
+        Ok(policy)
+    }
 }
 
-/// A key policy must be a JSON object; it is stored as given.
-pub(super) fn check_policy(text: String) -> Result<String, KmsError> {
-    let malformed = |message: String| KmsError::new(ErrorKind::MalformedPolicyDocument, message);
-    match serde_json::from_str::<serde_json::Value>(&text) {
+/// Only what hsmkms can evaluate faithfully is stored: a condition it ignored would widen
+/// access.
+fn parse_policy(text: &str) -> Result<Policy, KmsError> {
+    match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(_)) => {}
         _ => {
             return Err(malformed(
@@ -57,10 +108,11 @@ pub(super) fn check_policy(text: String) -> Result<String, KmsError> {
             ))
         }
     }
-    // Only what hsmkms can evaluate faithfully is stored: a condition it ignored would
-    // widen access.
-    Policy::parse(&text).map_err(|e| malformed(e.0))?;
-    Ok(text)
+    Policy::parse(text).map_err(|e| malformed(e.0))
+}
+
+fn malformed(message: String) -> KmsError {
+    KmsError::new(ErrorKind::MalformedPolicyDocument, message)
 }
 
 fn only_default(policy_name: &str) -> Result<(), KmsError> {
@@ -74,15 +126,52 @@ fn only_default(policy_name: &str) -> Result<(), KmsError> {
 mod tests {
     use super::*;
 
+    fn statement(principal: &str) -> String {
+        format!(
+            r#"{{"Version": "2012-10-17", "Statement": [{{"Effect": "Allow", "Principal": {principal}, "Action": "kms:Encrypt", "Resource": "*"}}]}}"#
+        )
+    }
+
     #[test]
-    fn a_policy_is_a_json_object_kept_byte_for_byte() {
-        let text = "{ \"Version\" : \"2012-10-17\",\n  \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": \"*\", \"Action\": \"kms:Encrypt\", \"Resource\": \"*\"}] }".to_owned();
-        assert_eq!(check_policy(text.clone()).unwrap(), text);
+    fn a_policy_is_a_json_object() {
+        assert!(parse_policy(&statement("\"*\"")).is_ok());
         for bad in ["", "not json", "[]", "\"x\"", "{", "null"] {
             assert_eq!(
-                check_policy(bad.to_owned()).unwrap_err().kind,
+                parse_policy(bad).unwrap_err().kind,
                 ErrorKind::MalformedPolicyDocument
             );
+        }
+    }
+
+    #[test]
+    fn a_policy_names_only_principals_that_exist() {
+        let app = "arn:aws:iam::111122223333:user/app";
+        let partner = "arn:aws:iam::444455556666:role/partner";
+        let known = Principals::new("111122223333", [app, partner]);
+        let exists = |principal: &str| {
+            let policy = Policy::parse(&statement(principal)).unwrap();
+            known.exist(&policy)
+        };
+        for principal in [
+            "\"*\"",
+            r#"{"AWS": "*"}"#,
+            r#"{"AWS": "111122223333"}"#,
+            r#"{"AWS": "arn:aws:iam::111122223333:root"}"#,
+            r#"{"AWS": "444455556666"}"#,
+            r#"{"AWS": ["arn:aws:iam::111122223333:user/app", "arn:aws:iam::444455556666:role/partner"]}"#,
+            r#"{"Service": "logs.amazonaws.com"}"#,
+        ] {
+            assert!(exists(principal), "{principal}");
+        }
+        for principal in [
+            r#"{"AWS": "arn:aws:iam::111122223333:user/ghost"}"#,
+            r#"{"AWS": ["arn:aws:iam::111122223333:user/app", "arn:aws:iam::111122223333:user/ghost"]}"#,
+            r#"{"AWS": "arn:aws:iam::111122223333:user/App"}"#,
+            r#"{"AWS": "999999999999"}"#,
+            r#"{"AWS": "arn:aws-cn:iam::111122223333:root"}"#,
+            r#"{"AWS": "arn:aws:sts::111122223333:assumed-role/app/session"}"#,
+        ] {
+            assert!(!exists(principal), "{principal}");
         }
     }
 

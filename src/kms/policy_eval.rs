@@ -52,6 +52,8 @@
 //!   anything else is refused. They take no set prefix, and `Null` no `IfExists`.
 //! * `Resource` is `*` or an ARN of six colon-separated parts; wildcards match within a
 //!   part (the last part may hold colons), case-sensitively.
+//! * A statement with neither `Resource` nor `NotResource` is accepted, as AWS KMS accepts
+//!   it in a key policy, and applies to the key, as `"Resource": "*"` would.
 //! * `Action` is `*` or `<service>:<action>`; it matches case-insensitively, with `*` and
 //!   `?` wildcards over the whole name.
 //! * A principal value that is not `*`, a 12-digit account or an ARN (for example an IAM
@@ -66,7 +68,8 @@ use serde_json::{Map, Value};
 const MAX_POLICY_BYTES: usize = 32 * 1024;
 
 /// AWS's message for a principal it cannot resolve.
-const INVALID_PRINCIPALS: &str = "Policy contains a statement with one or more invalid principals.";
+pub const INVALID_PRINCIPALS: &str =
+    "Policy contains a statement with one or more invalid principals.";
 
 /// A parsed, validated key policy.
 #[derive(Debug, Clone)]
@@ -107,7 +110,7 @@ pub struct Request<'a> {
     /// The encryption context; `None` when the operation has none.
     pub encryption_context: Option<&'a std::collections::BTreeMap<String, String>>,
     /// The grant operations of a `CreateGrant`; `None` for other operations.
-    pub grant_operations: Option<&'a [String]>,
+    pub grant_operations: Option<&'a [&'a str]>,
     /// Whether a `CreateGrant` is made by an AWS service for an AWS resource; `None` for
     /// other operations.
     pub grant_is_for_aws_resource: Option<bool>,
@@ -196,6 +199,23 @@ impl Policy {
             .map(|(i, s)| Statement::parse(s, i + 1, variables))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Policy { statements })
+    }
+
+    /// Every AWS principal the policy names, in `Principal` or `NotPrincipal`, as an ARN:
+    /// an account (bare id or root ARN) as `arn:<partition>:iam::<account>:root`, the
+    /// partition `aws` for a bare id. `"*"` and non-AWS principals are left out.
+    pub fn named_principals(&self) -> impl Iterator<Item = String> + '_ {
+        self.statements
+            .iter()
+            .flat_map(|s| &s.principals.entries)
+            .filter_map(|entry| match entry {
+                PrincipalEntry::Account { partition, account } => Some(format!(
+                    "arn:{}:iam::{account}:root",
+                    partition.as_deref().unwrap_or("aws")
+                )),
+                PrincipalEntry::Arn(arn) => Some(arn.clone()),
+                PrincipalEntry::Anyone | PrincipalEntry::Unmatchable => None,
+            })
     }
 
     /// The decision for `request` from this policy alone.
@@ -360,13 +380,22 @@ impl Statement {
                 .map(|a| parse_action(a, &here))
                 .collect::<Result<_, _>>()?,
         };
-        let (negated, raw) = one_of(s, "Resource", "NotResource", &here)?;
-        let resources = Listed {
-            negated,
-            entries: strings(raw, &here, "Resource")?
-                .into_iter()
-                .map(|r| ResourcePattern::parse(r, variables, &here))
-                .collect::<Result<_, _>>()?,
+        // AWS accepts a key policy statement with neither element; the resource is the key.
+        let resources = match (s.get("Resource"), s.get("NotResource")) {
+            (None, None) => Listed {
+                negated: false,
+                entries: vec![ResourcePattern::Any],
+            },
+            _ => {
+                let (negated, raw) = one_of(s, "Resource", "NotResource", &here)?;
+                Listed {
+                    negated,
+                    entries: strings(raw, &here, "Resource")?
+                        .into_iter()
+                        .map(|r| ResourcePattern::parse(r, variables, &here))
+                        .collect::<Result<_, _>>()?,
+                }
+            }
         };
         let conditions = match s.get("Condition") {
             Some(block) => parse_conditions(block, variables, &here)?,
@@ -547,7 +576,8 @@ fn parse_aws_principal(p: &str) -> Result<PrincipalEntry, PolicyError> {
     Ok(PrincipalEntry::Arn(p.to_owned()))
 }
 
-fn is_account_id(s: &str) -> bool {
+/// Whether `s` is a 12-digit account id.
+pub(super) fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -812,7 +842,7 @@ impl Key {
                 r.encryption_context?.keys().map(String::as_str).collect()
             }
             Key::CallerAccount | Key::PrincipalAccount => vec![r.principal_account],
-            Key::GrantOperations => r.grant_operations?.iter().map(String::as_str).collect(),
+            Key::GrantOperations => r.grant_operations?.to_vec(),
             Key::GrantIsForAwsResource => {
                 vec![if r.grant_is_for_aws_resource? {
                     "true"
@@ -1145,7 +1175,7 @@ mod tests {
         action: &'static str,
         resource: &'static str,
         context: Option<BTreeMap<String, String>>,
-        operations: Option<Vec<String>>,
+        operations: Option<Vec<&'static str>>,
         for_aws: Option<bool>,
     }
 
@@ -1181,8 +1211,8 @@ mod tests {
             self
         }
 
-        fn ops(mut self, ops: &[&str]) -> Self {
-            self.operations = Some(ops.iter().map(|o| (*o).to_owned()).collect());
+        fn ops(mut self, ops: &[&'static str]) -> Self {
+            self.operations = Some(ops.to_vec());
             self
         }
 
@@ -1305,6 +1335,10 @@ mod tests {
                {{"Effect": "Allow", "Principal": {{"AWS": "{BOB}"}}, "Action": "kms:Decrypt",
                  "NotResource": "{KEY}"}}"#
         ));
+        let no_resource = doc(&format!(
+            r#"{{"Effect": "Allow", "Principal": {{"AWS": "{ALICE}"}}, "Action": "kms:Encrypt"}},
+               {{"Effect": "Deny", "Principal": {{"AWS": "{ALICE}"}}, "Action": "kms:Decrypt"}}"#
+        ));
         let named_other_user = doc(&stmt("Allow", &format!("\"{CAROL}\""), "\"kms:*\"", ""));
         let other_root = doc(&stmt(
             "Allow",
@@ -1410,6 +1444,8 @@ mod tests {
             ("resource: case-sensitive", resources.clone(), call(ALICE, "kms:Decrypt"), NotAllowed),
             ("resource: NotResource this key", resources.clone(), call(BOB, "kms:Decrypt"), NotAllowed),
             ("resource: NotResource other key", resources.clone(), call(BOB, "kms:Decrypt").on(EU_KEY), Allow),
+            ("resource: none is this key", no_resource.clone(), call(ALICE, enc), Allow),
+            ("resource: none is this key, Deny", no_resource.clone(), call(ALICE, "kms:Decrypt").iam(), ExplicitDeny),
             // Principals.
             ("principal: named cross-account, IAM allows", named_other_user.clone(), call(CAROL, enc).iam(), Allow),
             ("principal: named cross-account, IAM silent", named_other_user.clone(), call(CAROL, enc), NotAllowed),
@@ -1540,7 +1576,6 @@ mod tests {
             ("missing Action", doc(r#"{"Effect": "Allow", "Principal": "*", "Resource": "*"}"#), "neither Action nor NotAction"),
             ("action without service", doc(r#"{"Effect": "Allow", "Principal": "*", "Action": "Encrypt", "Resource": "*"}"#), "<service>:<action>"),
             ("empty action list", doc(r#"{"Effect": "Allow", "Principal": "*", "Action": [], "Resource": "*"}"#), "non-empty list"),
-            ("missing Resource", doc(r#"{"Effect": "Allow", "Principal": "*", "Action": "kms:*"}"#), "neither Resource nor NotResource"),
             ("resource not an ARN", doc(r#"{"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "key/abc"}"#), "ARN format"),
             ("principal wildcard ARN", doc(r#"{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:user/*"}, "Action": "kms:*", "Resource": "*"}"#), INVALID_PRINCIPALS),
             ("principal plain name", doc(r#"{"Effect": "Allow", "Principal": {"AWS": "alice"}, "Action": "kms:*", "Resource": "*"}"#), INVALID_PRINCIPALS),

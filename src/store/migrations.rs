@@ -79,4 +79,12 @@ pub const MIGRATIONS: &[&str] = &[
         created_at         INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 2: grants are looked up by key and grantee on every request a key policy does not
+    // allow, and by retiring principal for ListRetirableGrants; the key-and-grantee index
+    // also serves lookups and counts by key alone.
+    r#"
+    DROP INDEX grants_by_key;
+    CREATE INDEX grants_by_key_grantee ON grants(key_id, grantee_principal);
+    CREATE INDEX grants_by_retiring_principal ON grants(retiring_principal);
+    "#,
 ];
