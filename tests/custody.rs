@@ -143,6 +143,10 @@ async fn key_custody_and_crash_recovery() {
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
+            Attribute::Sign(false),
+            Attribute::Verify(false),
             Attribute::Id(id.as_bytes().to_vec()),
             Attribute::Label(format!("hsmkms/{owner}/{id}").into_bytes()),
         ];

@@ -117,7 +117,7 @@ async fn every_algorithm_and_wrapping_key_size_imports_and_reimports() {
             let p = params(&client, &key, alg, spec).await;
             let material_id = import(&client, &key, &p.token, wrap(alg, &p.public, &bytes))
                 .await
-                .unwrap_or_else(|e| panic!("{case}: import: {e:?}"));
+                .unwrap_or_else(|e| panic!("{case}: import: {e:?}\n{}", daemon.log()));
             assert_eq!(key_state(&client, &key).await, KeyState::Enabled, "{case}");
             let blob = encrypt(&client, &key, case.clone()).await;
 

@@ -92,7 +92,16 @@ async fn imported_material_and_wrapping_keys_in_the_token() {
         AttributeType::AlwaysSensitive,
         AttributeType::NeverExtractable,
         AttributeType::Token,
+        AttributeType::Modifiable,
+        AttributeType::Copyable,
+        AttributeType::AllowedMechanisms,
     ];
+    // The check value was computed on a session copy that is gone: only the key objects
+    // and the two system keys are secret keys on the token.
+    let secret_keys = session
+        .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])
+        .expect("find");
+    assert_eq!(secret_keys.len(), 5, "no probe object is left behind");
     for material in [&token_material, &host_material] {
         let id = uuid::Uuid::parse_str(material).expect("uuid");
         let handles = by_id(&session, ObjectClass::SECRET_KEY, id.as_bytes());
@@ -105,6 +114,9 @@ async fn imported_material_and_wrapping_keys_in_the_token() {
             // Imported material existed outside the token once: the token says so.
             Attribute::AlwaysSensitive(false),
             Attribute::NeverExtractable(false),
+            Attribute::Modifiable(false),
+            Attribute::Copyable(false),
+            Attribute::AllowedMechanisms(vec![cryptoki::mechanism::MechanismType::AES_GCM]),
         ] {
             assert!(
                 attrs.contains(&expected),
@@ -191,6 +203,17 @@ async fn imported_material_and_wrapping_keys_in_the_token() {
     };
     assert_eq!(unwrapped_by(&token_material), "TOKEN");
     assert_eq!(unwrapped_by(&host_material), "HOST");
+    let check_value_len: i64 = db
+        .query_row(
+            "SELECT length(key_check_value) FROM key_materials WHERE material_id = ?1",
+            [&token_material],
+            |r| r.get(0),
+        )
+        .expect("row");
+    assert_eq!(
+        check_value_len, 8,
+        "the key check value is truncated to 8 bytes"
+    );
     drop(db);
     let sidecar = sidecar_bytes(&daemon);
     assert!(

@@ -36,6 +36,17 @@ pub struct HsmError {
     detail: String,
 }
 
+impl Fault {
+    /// Whether the session that saw this fault may serve the next call: not after a lost
+    /// session or token, nor after a failure nobody classified.
+    pub fn session_reusable(self) -> bool {
+        !matches!(
+            self,
+            Fault::SessionLost | Fault::TokenUnavailable | Fault::Other
+        )
+    }
+}
+
 impl HsmError {
     pub(crate) fn new(fault: Fault, detail: impl Into<String>) -> Self {
         HsmError {
@@ -93,6 +104,14 @@ mod tests {
             classify(RvError::GeneralError, Function::Encrypt),
             Fault::Other
         );
+    }
+
+    #[test]
+    fn sessions_are_closed_after_unclassified_failures() {
+        assert!(!Fault::Other.session_reusable());
+        assert!(!Fault::SessionLost.session_reusable());
+        assert!(Fault::BadCiphertext.session_reusable());
+        assert!(Fault::KeyMissing.session_reusable());
     }
 
     #[test]

@@ -9,11 +9,14 @@ use cryptoki::session::Session;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::templates::LABEL_PREFIX;
-use super::{oaep, spki, Fault, Hsm, HsmError, Inner};
+use super::templates::{self, LABEL_PREFIX};
+use super::{oaep, spki, Fault, Hsm, HsmError, Inner, Origin};
 
-/// The block whose encryption is a material's key check value.
+/// The block whose encryption, truncated, is a material's key check value.
 const KCV_BLOCK: [u8; 16] = *b"hsmkms.kcv.v1\0\0\0";
+/// Bytes of that encryption kept: enough to tell materials apart (a chance match is
+/// 2^-64), and never a whole cipher block of a known plaintext.
+pub const KCV_LEN: usize = 8;
 /// Bytes of key material a SYMMETRIC_DEFAULT key takes.
 const AES_256_LEN: usize = 32;
 
@@ -78,7 +81,7 @@ impl Hsm {
         bits: u64,
         raw_decrypt: bool,
     ) -> Result<WrappingKey, HsmError> {
-        self.call(move |_, session| {
+        self.call(move |inner, session| {
             let public = [
                 Attribute::Token(false),
                 Attribute::ModulusBits(bits.into()),
@@ -86,11 +89,12 @@ impl Hsm {
                 Attribute::Wrap(true),
                 Attribute::Encrypt(true),
             ];
-            let private = [
+            let mut private = vec![
                 Attribute::Token(true),
                 Attribute::Private(true),
                 Attribute::Sensitive(true),
                 Attribute::Extractable(false),
+                Attribute::Copyable(false),
                 Attribute::Unwrap(true),
                 Attribute::Decrypt(raw_decrypt),
                 Attribute::Sign(false),
@@ -98,6 +102,12 @@ impl Hsm {
                 Attribute::Id(id.as_bytes().to_vec()),
                 Attribute::Label(format!("{LABEL_PREFIX}import/{owner}/{id}").into_bytes()),
             ];
+            if inner.restrict {
+                let mut mechanisms = vec![MechanismType::RSA_PKCS_OAEP];
+                mechanisms.extend(raw_decrypt.then_some(MechanismType::RSA_X_509));
+                private.push(Attribute::AllowedMechanisms(mechanisms));
+            }
+            private.push(Attribute::Modifiable(false));
             let (public, _) =
                 session.generate_key_pair(&Mechanism::RsaPkcsKeyPairGen, &public, &private)?;
             let attributes = session.get_attributes(
@@ -133,8 +143,11 @@ impl Hsm {
 
     /// Unwraps `wrapped` with wrapping key `wrapping_id` into a token AES-256 key with
     /// CKA_ID `target`, and returns the new key's check value. Material that does not
-    /// unwrap is `Fault::BadCiphertext`; material that is not 256 bits is destroyed and
-    /// reported as `Fault::WrongKeySize`.
+    /// unwrap is `Fault::BadCiphertext`; material that is not 256 bits is reported as
+    /// `Fault::WrongKeySize` and leaves nothing on the token.
+    ///
+    /// The material is unwrapped twice: first into a session object that may only compute
+    /// the check value, then into the token object, which may only do AES-GCM.
     pub async fn unwrap_material(
         &self,
         wrapping_id: Uuid,
@@ -142,18 +155,18 @@ impl Hsm {
         wrapped: Vec<u8>,
         target: Uuid,
         owner: String,
-    ) -> Result<[u8; 16], HsmError> {
+    ) -> Result<[u8; KCV_LEN], HsmError> {
         self.call(move |inner, session| {
             let private = find_one(session, &private_key(wrapping_id))?;
-            let template = super::templates::imported_aes_key(target, &owner);
+            let probe = templates::check_value_probe(inner.restrict);
+            let probe = inner.unwrap_into(session, private, wrapping, &wrapped, &probe)?;
+            let checked = check_size(session, probe).and_then(|()| kcv(session, probe));
+            session.destroy_object(probe)?;
+            let kcv = checked?;
+            let template = templates::imported_aes_key(target, &owner, inner.restrict);
             let key = inner.unwrap_into(session, private, wrapping, &wrapped, &template)?;
-            let checked = check_size(session, key).and_then(|()| kcv(session, key));
-            if checked.is_err() {
-                session.destroy_object(key)?;
-            } else {
-                super::write(&inner.handles).insert(target, key);
-            }
-            checked
+            inner.remember(target, key, Origin::Unwrapped);
+            Ok(kcv)
         })
         .await
     }
@@ -343,14 +356,16 @@ fn wrong_size() -> HsmError {
     HsmError::new(Fault::WrongKeySize, "imported material is not 256 bits")
 }
 
-/// The key check value: the AES encryption of a fixed block, computed in the token.
-fn kcv(session: &Session, key: ObjectHandle) -> Result<[u8; 16], HsmError> {
+/// The key check value: the AES encryption of a fixed block, computed in the token and
+/// truncated.
+fn kcv(session: &Session, key: ObjectHandle) -> Result<[u8; KCV_LEN], HsmError> {
     let block = session
         .encrypt(&Mechanism::AesEcb, key, &KCV_BLOCK)
         .map_err(|_| wrong_size())?;
     block
-        .try_into()
-        .map_err(|_| HsmError::new(Fault::Other, "key check value is not one block"))
+        .get(..KCV_LEN)
+        .and_then(|head| head.try_into().ok())
+        .ok_or_else(|| HsmError::new(Fault::Other, "key check value is not one block"))
 }
 
 fn bad_material() -> HsmError {

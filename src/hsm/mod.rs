@@ -5,11 +5,13 @@
 mod error;
 mod import;
 mod oaep;
+mod self_test;
 mod spki;
 mod system_keys;
 mod templates;
+mod vetting;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -25,8 +27,10 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub use error::{Fault, HsmError};
-pub use import::{Capabilities, OaepHash, Wrapping, WrappingKey};
+pub use import::{Capabilities, OaepHash, Wrapping, WrappingKey, KCV_LEN};
 pub use system_keys::SystemKey;
+use vetting::Kind;
+pub use vetting::Origin;
 
 use crate::config::HsmSettings;
 
@@ -40,6 +44,14 @@ pub struct Sealed {
     pub iv: [u8; IV_LEN],
     /// Ciphertext followed by the 16-byte tag.
     pub data: Vec<u8>,
+}
+
+/// A key object we found and vetted: its handle, what it is for and how it was made.
+#[derive(Debug, Clone, Copy)]
+struct Indexed {
+    handle: ObjectHandle,
+    kind: Kind,
+    origin: Origin,
 }
 
 /// Handle to the token. Cheap to clone; all clones share one pool and one login.
@@ -59,6 +71,8 @@ struct Inner {
     software: bool,
     /// Import mechanisms found by probing at start-up.
     capabilities: Capabilities,
+    /// Whether new keys carry CKA_ALLOWED_MECHANISMS (the token supports it).
+    restrict: bool,
     /// Whether OAEP may be decoded in the daemon when the token cannot (opt-in).
     host_decoding: bool,
     /// Holds the login for the life of the process: closing the last session logs out.
@@ -71,8 +85,10 @@ struct Inner {
     pool_size: usize,
     /// How long a request waits for a free session before giving up.
     acquire_timeout: Duration,
-    /// Key-material id (CKA_ID) to object handle: lookups on a token are linear scans.
-    handles: RwLock<HashMap<Uuid, ObjectHandle>>,
+    /// CKA_ID to vetted object: lookups on a token are linear scans.
+    handles: RwLock<HashMap<Uuid, Indexed>>,
+    /// CKA_IDs whose objects the domain refused: never indexed again in this process.
+    refused: RwLock<HashSet<Uuid>>,
 }
 
 impl Hsm {
@@ -92,6 +108,7 @@ impl Hsm {
             slot,
             software: manufacturer.starts_with("SoftHSM"),
             capabilities: Capabilities::default(),
+            restrict: false,
             host_decoding: settings.host_unwrap_fallback,
             pin: AuthPin::from(pin.as_str()),
             anchor: Mutex::new(None),
@@ -100,9 +117,11 @@ impl Hsm {
             pool_size: settings.session_pool_size,
             acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
             handles: RwLock::new(HashMap::new()),
+            refused: RwLock::new(HashSet::new()),
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
+        inner.restrict = inner.run(&|inner: &Inner, session: &Session| inner.self_test(session))?;
         inner.run(&|inner: &Inner, session: &Session| inner.ensure_system_keys(session))?;
         inner.capabilities = inner.run(&|inner: &Inner, session: &Session| inner.probe(session))?;
         if inner.host_decoding {
@@ -128,7 +147,16 @@ impl Hsm {
 
     /// Whether the key object `id` is known to be on the token (cached, no token call).
     pub fn is_known(&self, id: Uuid) -> bool {
-        read(&self.inner.handles).contains_key(&id)
+        read(&self.inner.handles)
+            .get(&id)
+            .is_some_and(|i| i.kind == Kind::Material)
+    }
+
+    /// Stops using the key object `id` for the life of the process (its origin does not
+    /// match the sidecar's record).
+    pub fn refuse(&self, id: Uuid) {
+        write(&self.inner.refused).insert(id);
+        write(&self.inner.handles).remove(&id);
     }
 
     /// Looks for our key objects on the token again, so keys whose objects came back
@@ -138,31 +166,40 @@ impl Hsm {
             .await
     }
 
-    /// Material ids of every key object of ours found on the token at start-up or since.
-    pub fn known_keys(&self) -> Vec<Uuid> {
-        read(&self.inner.handles).keys().copied().collect()
+    /// Material ids and origins of the vetted key objects found at start-up or since.
+    pub fn known_keys(&self) -> Vec<(Uuid, Origin)> {
+        read(&self.inner.handles)
+            .iter()
+            .filter(|(_, i)| i.kind == Kind::Material)
+            .map(|(id, i)| (*id, i.origin))
+            .collect()
     }
 
     /// Generates a persistent AES-256 key with CKA_ID = `id`, labelled with its owner.
+    /// Refused when an object with that CKA_ID is already indexed.
     pub async fn generate_key(&self, id: Uuid, owner: String) -> Result<(), HsmError> {
         self.call(move |inner, session| {
-            let template = templates::aes_256_token_key(id, &owner);
+            if read(&inner.handles).contains_key(&id) {
+                return Err(duplicate_id(id));
+            }
+            let template = templates::aes_256_token_key(id, &owner, inner.restrict);
             let handle = session.generate_key(&Mechanism::AesKeyGen, &template)?;
-            write(&inner.handles).insert(id, handle);
+            inner.remember(id, handle, Origin::Generated);
             Ok(())
         })
         .await
     }
 
-    /// Destroys the key object with CKA_ID = `id`; succeeds if it is already gone.
-    pub async fn destroy_key(&self, id: Uuid) -> Result<(), HsmError> {
+    /// Destroys every secret key object with CKA_ID = `id`, vetted or not, and answers how
+    /// many there were; succeeds if none is left.
+    pub async fn destroy_key(&self, id: Uuid) -> Result<usize, HsmError> {
         self.call(move |inner, session| {
-            let result = inner.with_key(session, id, |handle| session.destroy_object(handle));
             write(&inner.handles).remove(&id);
-            match result {
-                Err(e) if e.fault == Fault::KeyMissing => Ok(()),
-                other => other,
+            let found = session.find_objects(&templates::by_id(id))?;
+            for handle in &found {
+                session.destroy_object(*handle)?;
             }
+            Ok(found.len())
         })
         .await
     }
@@ -266,8 +303,10 @@ impl Inner {
             }
             result = op(self, &session);
         }
+        // A session that saw an unexplained failure may hold a half-finished operation:
+        // dropping it closes it.
         match &result {
-            Err(e) if matches!(e.fault, Fault::SessionLost | Fault::TokenUnavailable) => {}
+            Err(e) if !e.fault.session_reusable() => {}
             _ => lock(&self.idle).push(session),
         }
         result
@@ -291,36 +330,79 @@ impl Inner {
         Ok(())
     }
 
-    /// Fills the handle cache with every secret key whose label marks it as ours.
+    /// Fills the handle cache with every secret key whose label marks it as ours and whose
+    /// attributes pass vetting. A CKA_ID carried by several objects names none of them.
     fn index_objects(&self, session: &Session) -> Result<(), HsmError> {
         let template = [Attribute::Class(ObjectClass::SECRET_KEY)];
         let wanted = [AttributeType::Id, AttributeType::Label];
-        let mut found = HashMap::new();
+        let mut found: HashMap<Uuid, Vec<ObjectHandle>> = HashMap::new();
         for handle in session.find_objects(&template)? {
             if let Some(id) = our_id(&session.get_attributes(handle, &wanted)?) {
-                found.insert(id, handle);
+                found.entry(id).or_default().push(handle);
             }
         }
-        tracing::info!(objects = found.len(), "indexed key objects on the token");
-        *write(&self.handles) = found;
+        let mut index = HashMap::new();
+        let refused = read(&self.refused).clone();
+        for (id, handles) in found.into_iter().filter(|(id, _)| !refused.contains(id)) {
+            let [handle] = handles.as_slice() else {
+                tracing::error!(material_id = %id, objects = handles.len(), "several token objects carry one CKA_ID; none is used");
+                continue;
+            };
+            if let Some(origin) = vetted(session, id, *handle, Kind::Material)? {
+                index.insert(
+                    id,
+                    Indexed {
+                        handle: *handle,
+                        kind: Kind::Material,
+                        origin,
+                    },
+                );
+            }
+        }
+        tracing::info!(objects = index.len(), "indexed key objects on the token");
+        *write(&self.handles) = index;
         Ok(())
     }
 
-    /// The cached handle for `id`, or one found on the token (then cached).
-    fn handle(&self, session: &Session, id: Uuid) -> Result<ObjectHandle, HsmError> {
-        if let Some(handle) = read(&self.handles).get(&id) {
-            return Ok(*handle);
+    fn remember(&self, id: Uuid, handle: ObjectHandle, origin: Origin) {
+        let indexed = Indexed {
+            handle,
+            kind: Kind::Material,
+            origin,
+        };
+        write(&self.handles).insert(id, indexed);
+    }
+
+    /// The cached handle for `id`, or the one object found on the token with that CKA_ID
+    /// once it passes vetting as `kind` (then cached).
+    fn handle(&self, session: &Session, id: Uuid, kind: Kind) -> Result<ObjectHandle, HsmError> {
+        if let Some(indexed) = read(&self.handles).get(&id).filter(|i| i.kind == kind) {
+            return Ok(indexed.handle);
+        }
+        if read(&self.refused).contains(&id) {
+            return Err(HsmError::new(
+                Fault::KeyMissing,
+                format!("key object {id} was refused"),
+            ));
         }
         match session.find_objects(&templates::by_id(id))?.as_slice() {
             [handle] => {
-                write(&self.handles).insert(id, *handle);
+                let Some(origin) = vetted(session, id, *handle, kind)? else {
+                    return Err(HsmError::new(
+                        Fault::KeyMissing,
+                        format!("key object {id} failed vetting"),
+                    ));
+                };
+                let indexed = Indexed {
+                    handle: *handle,
+                    kind,
+                    origin,
+                };
+                write(&self.handles).insert(id, indexed);
                 Ok(*handle)
             }
             [] => Err(self.why_missing(session, id)?),
-            _ => Err(HsmError::new(
-                Fault::Other,
-                format!("several key objects have CKA_ID {id}"),
-            )),
+            _ => Err(duplicate_id(id)),
         }
     }
 
@@ -344,7 +426,7 @@ impl Inner {
         id: Uuid,
         op: impl Fn(ObjectHandle) -> Result<R, CkError>,
     ) -> Result<R, HsmError> {
-        match op(self.handle(session, id)?) {
+        match op(self.handle(session, id, Kind::Material)?) {
             Ok(r) => Ok(r),
             Err(e) => {
                 let e = HsmError::from(e);
@@ -352,7 +434,7 @@ impl Inner {
                     return Err(e);
                 }
                 write(&self.handles).remove(&id);
-                Ok(op(self.handle(session, id)?)?)
+                Ok(op(self.handle(session, id, Kind::Material)?)?)
             }
         }
     }
@@ -364,13 +446,9 @@ impl Inner {
         aad: &[u8],
         plaintext: &[u8],
     ) -> Result<Sealed, HsmError> {
-        let mut iv = [0u8; IV_LEN];
-        session.generate_random_slice(&mut iv)?;
-        let data = self.with_key(session, id, |handle| {
-            let mut nonce = iv;
-            session.encrypt(&templates::aes_gcm(&mut nonce, aad)?, handle, plaintext)
-        })?;
-        Ok(Sealed { iv, data })
+        self.with_key(session, id, |handle| {
+            gcm_encrypt(session, handle, aad, plaintext)
+        })
     }
 
     fn open(
@@ -380,12 +458,58 @@ impl Inner {
         aad: &[u8],
         sealed: &Sealed,
     ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
-        let plaintext = self.with_key(session, id, |handle| {
-            let mut nonce = sealed.iv;
-            session.decrypt(&templates::aes_gcm(&mut nonce, aad)?, handle, &sealed.data)
-        })?;
-        Ok(Zeroizing::new(plaintext))
+        self.with_key(session, id, |handle| {
+            gcm_decrypt(session, handle, aad, sealed)
+        })
     }
+}
+
+/// AES-GCM encryption with a fresh IV from the token's RNG. Tokens that choose the IV
+/// themselves write it back into the parameters: the IV kept is the one they report.
+fn gcm_encrypt(
+    session: &Session,
+    key: ObjectHandle,
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Sealed, CkError> {
+    let mut iv = [0u8; IV_LEN];
+    session.generate_random_slice(&mut iv)?;
+    let data = session.encrypt(&templates::aes_gcm(&mut iv, aad)?, key, plaintext)?;
+    Ok(Sealed { iv, data })
+}
+
+fn gcm_decrypt(
+    session: &Session,
+    key: ObjectHandle,
+    aad: &[u8],
+    sealed: &Sealed,
+) -> Result<Zeroizing<Vec<u8>>, CkError> {
+    let mut iv = sealed.iv;
+    let plaintext = session.decrypt(&templates::aes_gcm(&mut iv, aad)?, key, &sealed.data)?;
+    Ok(Zeroizing::new(plaintext))
+}
+
+/// The object's origin if it passes vetting as `kind`; a refusal is logged.
+fn vetted(
+    session: &Session,
+    id: Uuid,
+    handle: ObjectHandle,
+    kind: Kind,
+) -> Result<Option<Origin>, HsmError> {
+    match vetting::vet(session, handle, kind)? {
+        Ok(origin) => Ok(Some(origin)),
+        Err(why) => {
+            tracing::error!(object_id = %id, reason = why, "a token object with our label fails vetting; not used");
+            Ok(None)
+        }
+    }
+}
+
+fn duplicate_id(id: Uuid) -> HsmError {
+    HsmError::new(
+        Fault::Other,
+        format!("several key objects have CKA_ID {id}"),
+    )
 }
 
 fn random_bytes(session: &Session, len: usize) -> Result<Zeroizing<Vec<u8>>, HsmError> {

@@ -3,11 +3,11 @@
 
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use cryptoki::session::Session;
 use uuid::Uuid;
 
-use super::{Hsm, HsmError, Inner};
+use super::vetting::{self, Kind};
+use super::{templates, Fault, Hsm, HsmError, Inner};
 
 /// A token-resident HMAC-SHA256 key of the daemon's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl Hsm {
     /// HMAC-SHA256 of `data` under `key`.
     pub async fn mac(&self, key: SystemKey, data: Vec<u8>) -> Result<Vec<u8>, HsmError> {
         self.call(move |inner, session| {
-            let handle = inner.handle(session, key.id())?;
+            let handle = inner.handle(session, key.id(), Kind::System)?;
             Ok(session.sign(&Mechanism::Sha256Hmac, handle, &data)?)
         })
         .await
@@ -58,7 +58,7 @@ impl Hsm {
         mac: Vec<u8>,
     ) -> Result<bool, HsmError> {
         self.call(move |inner, session| {
-            let handle = inner.handle(session, key.id())?;
+            let handle = inner.handle(session, key.id(), Kind::System)?;
             match session.verify(&Mechanism::Sha256Hmac, handle, &data, &mac) {
                 Ok(()) => Ok(true),
                 Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
@@ -72,35 +72,34 @@ impl Hsm {
 }
 
 impl Inner {
-    /// Creates each system key the first time the daemon runs on a token.
+    /// Creates each system key the first time the daemon runs on a token, and refuses to
+    /// start when one is duplicated or fails vetting: a planted key would sign checkpoints
+    /// and import tokens someone else can forge.
     pub(super) fn ensure_system_keys(&self, session: &Session) -> Result<(), HsmError> {
         for key in SystemKey::ALL {
-            let id = key.id().as_bytes().to_vec();
-            let template = [
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::Id(id.clone()),
-            ];
-            if !session.find_objects(&template)?.is_empty() {
-                continue;
+            let id = key.id();
+            match session.find_objects(&templates::by_id(id))?.as_slice() {
+                [] => {
+                    let template = templates::system_mac_key(id, key.label(), self.restrict);
+                    session.generate_key(&Mechanism::GenericSecretKeyGen, &template)?;
+                    tracing::info!(key = key.label(), "created a system key in the token");
+                }
+                [handle] => {
+                    if let Err(why) = vetting::vet(session, *handle, Kind::System)? {
+                        return Err(refused(key, &why));
+                    }
+                }
+                _ => return Err(refused(key, "several objects carry its CKA_ID")),
             }
-            let template = [
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::KeyType(KeyType::GENERIC_SECRET),
-                Attribute::ValueLen(32.into()),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Sign(true),
-                Attribute::Verify(true),
-                Attribute::Encrypt(false),
-                Attribute::Decrypt(false),
-                Attribute::Id(id),
-                Attribute::Label(key.label().as_bytes().to_vec()),
-            ];
-            session.generate_key(&Mechanism::GenericSecretKeyGen, &template)?;
-            tracing::info!(key = key.label(), "created a system key in the token");
+            self.handle(session, id, Kind::System)?;
         }
         Ok(())
     }
+}
+
+fn refused(key: SystemKey, why: &str) -> HsmError {
+    HsmError::new(
+        Fault::Other,
+        format!("system key {} is not trustworthy: {why}", key.label()),
+    )
 }

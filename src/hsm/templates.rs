@@ -1,8 +1,10 @@
-//! Object templates and mechanisms. Keys are born sensitive and non-extractable.
+//! Object templates and mechanisms. Keys are born sensitive, non-extractable, unmodifiable
+//! and uncopyable, and (where the token supports CKA_ALLOWED_MECHANISMS) usable with one
+//! mechanism only.
 
 use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::aead::GcmParams;
-use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use uuid::Uuid;
 
@@ -12,23 +14,59 @@ pub const LABEL_PREFIX: &str = "hsmkms/";
 /// GCM tag length in bits.
 const TAG_BITS: u64 = 128;
 
-/// A persistent AES-256 key usable only to encrypt and decrypt inside the token.
-pub fn aes_256_token_key(id: Uuid, owner: &str) -> Vec<Attribute> {
+/// The attributes every secret key of ours carries: it never leaves the token in the clear
+/// and nobody can clone it with other attributes (CKA_COPYABLE). `locked` adds that nobody
+/// can later widen what it may do.
+fn locked_secret(key_type: KeyType, token: bool) -> Vec<Attribute> {
     vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::AES),
-        Attribute::ValueLen(32.into()),
-        Attribute::Token(true),
+        Attribute::KeyType(key_type),
+        Attribute::Token(token),
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
-        Attribute::Encrypt(true),
-        Attribute::Decrypt(true),
+        Attribute::Copyable(false),
         Attribute::Wrap(false),
         Attribute::Unwrap(false),
+        Attribute::Derive(false),
+    ]
+}
+
+/// Ends a template with CKA_MODIFIABLE false. It goes last: SoftHSM2 applies an unwrap
+/// template in order and refuses every attribute after it as read-only.
+fn locked(mut template: Vec<Attribute>) -> Vec<Attribute> {
+    template.push(Attribute::Modifiable(false));
+    template
+}
+
+/// The mechanism restriction, when the token supports it.
+fn allowed(restrict: bool, mechanisms: &[MechanismType]) -> Option<Attribute> {
+    restrict.then(|| Attribute::AllowedMechanisms(mechanisms.to_vec()))
+}
+
+/// An AES key usable only for AES-GCM encryption and decryption; `token` makes it persist.
+fn aes_gcm_key(token: bool, restrict: bool) -> Vec<Attribute> {
+    let mut template = locked_secret(KeyType::AES, token);
+    template.extend([
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(true),
         Attribute::Sign(false),
         Attribute::Verify(false),
-        Attribute::Derive(false),
+    ]);
+    template.extend(allowed(restrict, &[MechanismType::AES_GCM]));
+    template
+}
+
+/// A persistent AES-256 key usable only to encrypt and decrypt inside the token.
+pub fn aes_256_token_key(id: Uuid, owner: &str, restrict: bool) -> Vec<Attribute> {
+    let mut template = aes_gcm_key(true, restrict);
+    template.extend(identity(id, owner));
+    template.push(Attribute::ValueLen(32.into()));
+    locked(template)
+}
+
+fn identity(id: Uuid, owner: &str) -> [Attribute; 2] {
+    [
         Attribute::Id(id.as_bytes().to_vec()),
         Attribute::Label(format!("{LABEL_PREFIX}{owner}/{id}").into_bytes()),
     ]
@@ -36,14 +74,50 @@ pub fn aes_256_token_key(id: Uuid, owner: &str) -> Vec<Attribute> {
 
 /// The template for imported material: like a generated key, without CKA_VALUE_LEN, which
 /// PKCS#11 forbids in C_UnwrapKey and C_CreateObject templates for AES keys.
-pub fn imported_aes_key(id: Uuid, owner: &str) -> Vec<Attribute> {
-    aes_256_token_key(id, owner)
-        .into_iter()
-        .filter(|a| !matches!(a, Attribute::ValueLen(_)))
-        .collect()
+pub fn imported_aes_key(id: Uuid, owner: &str, restrict: bool) -> Vec<Attribute> {
+    let mut template = aes_gcm_key(true, restrict);
+    template.extend(identity(id, owner));
+    locked(template)
 }
 
-/// The search template for one of our keys by its CKA_ID.
+/// A session AES-256 key for the start-up self-test.
+pub fn self_test_key(restrict: bool) -> Vec<Attribute> {
+    let mut template = aes_gcm_key(false, restrict);
+    template.push(Attribute::ValueLen(32.into()));
+    locked(template)
+}
+
+/// Imported material unwrapped a first time into a session object that can only compute the
+/// key check value (AES-ECB of a fixed block): the token object itself never allows ECB.
+pub fn check_value_probe(restrict: bool) -> Vec<Attribute> {
+    let mut template = locked_secret(KeyType::AES, false);
+    template.extend([
+        Attribute::Encrypt(true),
+        Attribute::Decrypt(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+    ]);
+    template.extend(allowed(restrict, &[MechanismType::AES_ECB]));
+    locked(template)
+}
+
+/// A persistent HMAC-SHA256 key of the daemon's own.
+pub fn system_mac_key(id: Uuid, label: &str, restrict: bool) -> Vec<Attribute> {
+    let mut template = locked_secret(KeyType::GENERIC_SECRET, true);
+    template.extend([
+        Attribute::ValueLen(32.into()),
+        Attribute::Sign(true),
+        Attribute::Verify(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Id(id.as_bytes().to_vec()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]);
+    template.extend(allowed(restrict, &[MechanismType::SHA256_HMAC]));
+    locked(template)
+}
+
+/// The search template for one of our secret keys by its CKA_ID.
 pub fn by_id(id: Uuid) -> Vec<Attribute> {
     vec![
         Attribute::Class(ObjectClass::SECRET_KEY),

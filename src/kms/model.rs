@@ -76,8 +76,8 @@ pub struct Material {
 /// What is recorded about imported material (never the material itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Imported {
-    /// The AES encryption of a fixed block under the material, computed in the token: a
-    /// re-import must produce the same value.
+    /// The AES encryption of a fixed block under the material, computed in the token and
+    /// truncated to 8 bytes: a re-import must produce the same value.
     pub key_check_value: Vec<u8>,
     /// Which side decoded the wrapping: the token, or the daemon (explicit fallback).
     pub unwrapped_by: UnwrappedBy,

@@ -2,12 +2,13 @@
 //! it possible: a token object is recorded before it is made, so a crash leaves nothing
 //! that start-up cannot find and undo.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
 use super::model::{Custody, Key, Material, MaterialState, RotationType};
 use super::{Kms, KmsError, Millis};
+use crate::hsm::Origin;
 
 /// A material version whose token object is about to be made.
 pub(super) fn pending_material(id: Uuid, rotation: Option<RotationType>, now: Millis) -> Material {
@@ -27,21 +28,22 @@ impl Kms {
         self.roll_back_unfinished().await?;
         let keys = self.blocking(|store| store.load_keys()).await?;
         let aliases = self.blocking(|store| store.aliases()).await?;
-        let on_token: HashSet<_> = self.hsm.known_keys().into_iter().collect();
+        let mut on_token: HashMap<_, _> = self.hsm.known_keys().into_iter().collect();
         let in_store: HashSet<_> = self
             .blocking(|store| store.material_ids())
             .await?
             .into_iter()
             .collect();
-        for orphan in on_token.difference(&in_store) {
+        for orphan in on_token.keys().filter(|id| !in_store.contains(*id)) {
             tracing::warn!(material_id = %orphan, "token key object has no sidecar row; left in place");
         }
         for key in &keys {
+            self.refuse_foreign_objects(key, &mut on_token);
             let live = key
                 .materials
                 .iter()
                 .filter(|m| m.state == MaterialState::Enabled);
-            for material in live.filter(|m| !on_token.contains(&m.id)) {
+            for material in live.filter(|m| !on_token.contains_key(&m.id)) {
                 tracing::error!(
                     key_id = %key.id, material_id = %material.id,
                     "key material is recorded but its token object is missing"
@@ -51,7 +53,7 @@ impl Kms {
         let mut keys = keys;
         for key in &mut keys {
             self.roll_back_unfinished_rotations(key).await?;
-            self.roll_back_unfinished_imports(key, &on_token).await?;
+            self.roll_back_unfinished_imports(key).await?;
         }
         tracing::info!(keys = keys.len(), aliases = aliases.len(), "sidecar loaded");
         for key in keys {
@@ -63,6 +65,30 @@ impl Kms {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.extend(aliases);
         Ok(())
+    }
+
+    /// A generated material must be a token-generated object and an imported one an
+    /// unwrapped one (CKA_LOCAL): an object made otherwise under the same CKA_ID is not
+    /// the material the sidecar recorded, and is not used.
+    fn refuse_foreign_objects(&self, key: &Key, on_token: &mut HashMap<Uuid, Origin>) {
+        let usable = [MaterialState::Enabled, MaterialState::PendingRotation];
+        for material in key.materials.iter().filter(|m| usable.contains(&m.state)) {
+            let expected = match material.import {
+                Some(_) => Origin::Unwrapped,
+                None => Origin::Generated,
+            };
+            let Some(found) = on_token.get(&material.id).copied() else {
+                continue;
+            };
+            if found != expected {
+                tracing::error!(
+                    key_id = %key.id, material_id = %material.id, ?found, ?expected,
+                    "the token object under this material id was not made the way the sidecar records; not used"
+                );
+                self.hsm.refuse(material.id);
+                on_token.remove(&material.id);
+            }
+        }
     }
 
     /// Records `material` of `key` in the sidecar only (the cached key does not show it)
@@ -86,23 +112,22 @@ impl Kms {
     }
 
     /// An import interrupted by a crash may have left a token object under a PENDING_IMPORT
-    /// version before its check value was compared: destroy it, the import was never
-    /// acknowledged and the caller imports again.
-    async fn roll_back_unfinished_imports(
-        &self,
-        key: &Key,
-        on_token: &HashSet<Uuid>,
-    ) -> Result<(), KmsError> {
+    /// version before its check value was compared: destroy it, vetted or not (the import
+    /// was never acknowledged, and the caller imports again).
+    async fn roll_back_unfinished_imports(&self, key: &Key) -> Result<(), KmsError> {
         let unfinished = key
             .materials
             .iter()
-            .filter(|m| m.state == MaterialState::PendingImport && on_token.contains(&m.id));
+            .filter(|m| m.state == MaterialState::PendingImport);
         for material in unfinished {
-            tracing::warn!(key_id = %key.id, material_id = %material.id, "rolling back an interrupted import");
-            self.hsm
+            let destroyed = self
+                .hsm
                 .destroy_key(material.id)
                 .await
                 .map_err(KmsError::internal)?;
+            if destroyed > 0 {
+                tracing::warn!(key_id = %key.id, material_id = %material.id, "rolled back an interrupted import");
+            }
         }
         Ok(())
     }

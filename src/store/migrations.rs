@@ -31,7 +31,7 @@ pub const MIGRATIONS: &[&str] = &[
         wrapping_key_id TEXT,                   -- WRAPPED only: the KEK's CKA_ID
         created_at      INTEGER NOT NULL,
         rotation_type   TEXT,                   -- AUTOMATIC or ON_DEMAND; NULL for the first
-        key_check_value BLOB,                   -- imported only: AES of a fixed block, in the token
+        key_check_value BLOB,                   -- imported only: AES of a fixed block, in the token (8 bytes from migration 3)
         unwrapped_by    TEXT,                   -- imported only: TOKEN, or HOST (fallback)
         valid_to        INTEGER,                -- imported only: when the material expires
         description     TEXT                    -- imported only: KeyMaterialDescription
@@ -87,4 +87,44 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX grants_by_key_grantee ON grants(key_id, grantee_principal);
     CREATE INDEX grants_by_retiring_principal ON grants(retiring_principal);
     "#,
+    // 3: key check values keep 8 bytes of the cipher block, not all 16 (a re-import still
+    // matches: the new value is the head of the old); and each material's count of AES-GCM
+    // encryptions reserved so far, so a restart never reuses the random-IV budget.
+    r#"
+    UPDATE key_materials SET key_check_value = substr(key_check_value, 1, 8)
+        WHERE length(key_check_value) > 8;
+    ALTER TABLE key_materials ADD COLUMN encryptions_reserved INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn a_full_block_check_value_keeps_its_head() {
+        let db = rusqlite::Connection::open_in_memory().expect("db");
+        for sql in &MIGRATIONS[..2] {
+            db.execute_batch(sql).expect("migration");
+        }
+        let block: Vec<u8> = (0u8..16).collect();
+        db.execute_batch(
+            "INSERT INTO keys (key_id, created_at, description, key_usage, key_spec, origin,
+                               key_state, policy)
+             VALUES ('k', 0, '', 'ENCRYPT_DECRYPT', 'SYMMETRIC_DEFAULT', 'EXTERNAL', 'Enabled', '{}')",
+        )
+        .expect("key");
+        db.execute(
+            "INSERT INTO key_materials (material_id, key_id, state, custody, created_at,
+                                        key_check_value, unwrapped_by)
+             VALUES ('m', 'k', 'ENABLED', 'TOKEN_OBJECT', 0, ?1, 'TOKEN')",
+            [&block],
+        )
+        .expect("material");
+        db.execute_batch(MIGRATIONS[2]).expect("migration 3");
+        let kept: Vec<u8> = db
+            .query_row("SELECT key_check_value FROM key_materials", [], |r| r.get(0))
+            .expect("row");
+        assert_eq!(kept, block[..8]);
+    }
+}
