@@ -261,6 +261,22 @@ pub struct HsmSettings {
     /// How long a request may wait for a free session (DependencyTimeoutException after).
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
+    /// AES-GCM encryptions one material version may do (random IVs): at most, and by
+    /// default, 2^32. Past it Encrypt refuses until the key is rotated.
+    #[serde(default = "default_gcm_encryption_limit")]
+    pub gcm_encryption_limit: u64,
+    /// Encryptions reserved per durable sidecar write; a restart forfeits what is left of
+    /// the last block.
+    #[serde(default = "default_gcm_reservation_block")]
+    pub gcm_reservation_block: u64,
+}
+
+fn default_gcm_encryption_limit() -> u64 {
+    1 << 32
+}
+
+fn default_gcm_reservation_block() -> u64 {
+    1 << 16
 }
 
 fn default_pool_size() -> usize {

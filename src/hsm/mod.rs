@@ -73,6 +73,8 @@ struct Inner {
     capabilities: Capabilities,
     /// Whether new keys carry CKA_ALLOWED_MECHANISMS (the token supports it).
     restrict: bool,
+    /// From settings: encryptions allowed per key, and reserved per sidecar write.
+    encryption_budget: (u64, u64),
     /// Whether OAEP may be decoded in the daemon when the token cannot (opt-in).
     host_decoding: bool,
     /// Holds the login for the life of the process: closing the last session logs out.
@@ -109,6 +111,10 @@ impl Hsm {
             software: manufacturer.starts_with("SoftHSM"),
             capabilities: Capabilities::default(),
             restrict: false,
+            encryption_budget: (
+                settings.gcm_encryption_limit,
+                settings.gcm_reservation_block,
+            ),
             host_decoding: settings.host_unwrap_fallback,
             pin: AuthPin::from(pin.as_str()),
             anchor: Mutex::new(None),
@@ -133,6 +139,11 @@ impl Hsm {
         Ok(Hsm {
             inner: Arc::new(inner),
         })
+    }
+
+    /// AES-GCM encryptions allowed per key, and how many to reserve per sidecar write.
+    pub fn encryption_budget(&self) -> (u64, u64) {
+        self.inner.encryption_budget
     }
 
     /// How many token calls may run at once.

@@ -106,6 +106,7 @@ impl Kms {
             .encrypting_key(caller, key_id, action, Op::Encrypt, algorithm)
             .await?;
         dry_run_stop(dry_run)?;
+        self.spend_encryption(&key, material_id).await?;
         let sealed = self
             .hsm
             .encrypt(material_id, aad(key.id, material_id, context), plaintext)
@@ -188,6 +189,7 @@ impl Kms {
             )
             .await?;
         dry_run_stop(dry_run)?;
+        self.spend_encryption(&to_key, to_material).await?;
         let from_material = envelope.material_id;
         let sealed = self
             .hsm
@@ -238,6 +240,7 @@ impl Kms {
             .encrypting_key(caller, key_id, action, op, algorithm)
             .await?;
         dry_run_stop(dry_run)?;
+        self.spend_encryption(&key, material_id).await?;
         let (plaintext, sealed) = self
             .hsm
             .generate_data_key(material_id, aad(key.id, material_id, context), len)

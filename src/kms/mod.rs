@@ -7,6 +7,7 @@ pub mod ciphertext;
 pub mod clock;
 mod create_key;
 mod crypto;
+mod encryptions;
 pub mod error;
 pub mod grants;
 mod import;
@@ -69,6 +70,8 @@ pub struct Kms {
     generations: tokio::sync::Semaphore,
     /// The principals a key policy may name.
     principals: policies::Principals,
+    /// AES-GCM encryptions left per material version.
+    budget: encryptions::Budget,
 }
 
 impl Kms {
@@ -82,6 +85,10 @@ impl Kms {
     ) -> Result<Kms, KmsError> {
         let kms = Kms {
             generations: tokio::sync::Semaphore::new((hsm.session_pool_size() / 2).max(1)),
+            budget: {
+                let (limit, block) = hsm.encryption_budget();
+                encryptions::Budget::new(limit, block)
+            },
             hsm,
             store,
             identity,
@@ -93,6 +100,10 @@ impl Kms {
             principals,
         };
         kms.reconcile().await?;
+        let reservations = kms
+            .blocking(|store| store.encryption_reservations())
+            .await?;
+        kms.budget.resume(reservations);
         kms.run_due_work().await;
         Ok(kms)
     }

@@ -123,7 +123,9 @@ mod tests {
         .expect("material");
         db.execute_batch(MIGRATIONS[2]).expect("migration 3");
         let kept: Vec<u8> = db
-            .query_row("SELECT key_check_value FROM key_materials", [], |r| r.get(0))
+            .query_row("SELECT key_check_value FROM key_materials", [], |r| {
+                r.get(0)
+            })
             .expect("row");
         assert_eq!(kept, block[..8]);
     }

@@ -2,6 +2,7 @@
 //! before we answer. The connection is held exclusively: one daemon per database.
 
 mod aliases;
+mod encryptions;
 mod grants;
 mod import_jobs;
 mod migrations;
