@@ -102,8 +102,7 @@ async fn create_list_retire_and_revoke() {
                     .set_encryption_context_subset(Some(context(&[("purpose", "demo")])))
                     .build(),
             )
-            .name("payroll-batch")
-            .grant_tokens("accepted-but-not-enforced"),
+            .name("payroll-batch"),
     )
     .await;
     assert_eq!(full.len(), 64, "{full}");

@@ -365,6 +365,19 @@ async fn a_grant_token_allows_exactly_what_its_grant_holds() {
         ACCESS_DENIED,
         &not_allowed("CreateGrant", &arn),
     );
+
+    // A token this service never issued is refused as AWS refuses it.
+    assert_error(
+        app.encrypt()
+            .key_id(&key)
+            .plaintext(Blob::new("data"))
+            .encryption_context("tenant", "a")
+            .grant_tokens("not-a-grant-token")
+            .send()
+            .await,
+        "InvalidGrantTokenException",
+        "The grant token is not valid.",
+    );
 }
 
 #[tokio::test]

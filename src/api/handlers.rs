@@ -109,7 +109,8 @@ pub(super) fn grant_tokens(tokens: Option<&Vec<String>>) -> Result<(), KmsError>
     }
     tokens
         .iter()
-        .try_for_each(|t| str_len("grantTokens", t, 1, 8192))
+        .try_for_each(|t| str_len("grantTokens", t, 1, 8192))?;
+    crate::kms::grants::check_tokens(tokens)
 }
 
 fn algorithm(value: Option<&str>, member: &str) -> Result<EncryptionAlgorithm, KmsError> {

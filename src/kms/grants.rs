@@ -470,6 +470,15 @@ fn not_on_key(grant_id: &str, key_arn: &str) -> KmsError {
     )
 }
 
+/// Refuses any of `tokens` that is not a grant token this service issued. A well-formed
+/// token adds nothing to a request: grants are in force as soon as CreateGrant answers.
+pub fn check_tokens(tokens: &[String]) -> Result<(), KmsError> {
+    match tokens.iter().all(|t| parse_token(t).is_some()) {
+        true => Ok(()),
+        false => Err(invalid_token()),
+    }
+}
+
 /// The token is never echoed: it is a credential.
 fn invalid_token() -> KmsError {
     KmsError::new(
