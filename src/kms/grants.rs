@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::crypto::dry_run_stop;
 use super::model::{Key, KeyUsage, Millis};
-use super::paging::{page, Page};
+use super::paging::{self, page, Page};
 use super::rules::Op;
 use super::{Caller, ErrorKind, Kms, KmsError};
 
@@ -211,16 +211,24 @@ impl Kms {
         if let Some(id) = grant_id {
             well_formed(id)?;
         }
-        let grants = match grantee {
-            Some(grantee) => self.grantee_grants(&key, grantee).await?,
+        let grants = match grant_id {
+            Some(id) => match self.grant_on(&key, id).await {
+                Ok(grant) => vec![grant],
+                Err(e) if e.kind == ErrorKind::InvalidGrantId => Vec::new(),
+                Err(e) => return Err(e),
+            },
             None => {
-                let id = key.id;
-                self.blocking(move |store| store.key_grants(id)).await?
+                // One more than a page tells whether another page follows.
+                let after = paging::after(marker)?.unwrap_or_default();
+                let (id, grantee) = (key.id, grantee.map(str::to_owned));
+                self.blocking(move |store| {
+                    store.key_grants_page(id, grantee.as_deref(), &after, limit + 1)
+                })
+                .await?
             }
         };
         let chosen = grants
             .into_iter()
-            .filter(|g| grant_id.is_none_or(|id| g.id == id))
             .filter(|g| grantee.is_none_or(|p| g.terms.grantee == p));
         page(chosen.map(|g| (g.id.clone(), g)), limit, marker)
     }

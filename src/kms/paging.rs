@@ -46,6 +46,11 @@ pub fn page<T>(
     })
 }
 
+/// The sort key a marker names: listings read from the sidecar start after it.
+pub fn after(marker: Option<&str>) -> Result<Option<String>, KmsError> {
+    marker.map(decode).transpose()
+}
+
 fn encode(key: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{TAG}{key}"))
 }

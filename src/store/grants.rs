@@ -69,9 +69,23 @@ impl Store {
         Ok(inserted == 1)
     }
 
-    /// Grants on a key, in grant-id order.
-    pub fn key_grants(&self, key_id: Uuid) -> Result<Vec<Grant>, StoreError> {
-        self.grants(By::Key, &[&key_id.to_string()])
+    /// At most `limit` grants on a key (only `grantee`'s, when given) whose ids sort after
+    /// `after`, in grant-id order: a page, read through the index.
+    pub fn key_grants_page(
+        &self,
+        key_id: Uuid,
+        grantee: Option<&str>,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Grant>, StoreError> {
+        let key = key_id.to_string();
+        let (by, values) = match grantee {
+            Some(grantee) => (By::KeyAndGrantee, vec![key.as_str(), grantee]),
+            None => (By::Key, vec![key.as_str()]),
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self.select_page(by, &values, after, limit)?;
+        Ok(rows.into_iter().map(|(grant, _)| grant).collect())
     }
 
     /// Grants on a key for `grantee`, in grant-id order.
@@ -102,12 +116,29 @@ impl Store {
     }
 
     fn select(&self, by: By, values: &[&str]) -> Result<Vec<(Grant, String)>, StoreError> {
+        // A negative LIMIT is no limit in SQLite.
+        self.select_page(by, values, "", -1)
+    }
+
+    fn select_page(
+        &self,
+        by: By,
+        values: &[&str],
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(Grant, String)>, StoreError> {
         let conn = self.conn();
+        let n = values.len();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM grants WHERE {} ORDER BY grant_id",
-            by.filter()
+            "SELECT {COLUMNS} FROM grants WHERE {} AND grant_id > ?{} ORDER BY grant_id LIMIT ?{}",
+            by.filter(),
+            n + 1,
+            n + 2
         ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), grant_from_row)?;
+        let mut params: Vec<&dyn rusqlite::ToSql> = values.iter().map(|v| v as _).collect();
+        params.push(&after);
+        params.push(&limit);
+        let rows = stmt.query_map(params.as_slice(), grant_from_row)?;
         rows.collect::<Result<Result<Vec<_>, StoreError>, rusqlite::Error>>()?
     }
 }
