@@ -334,6 +334,32 @@ async fn import_errors() {
     );
 }
 
+/// Material that is not 256 bits is refused where the token path can see its length (the
+/// host-decoding path, and RFC 5649 wrapping), and leaves the key awaiting material.
+#[tokio::test]
+async fn material_of_another_length_is_refused() {
+    let daemon = Daemon::start();
+    let client = daemon.client();
+    for (alg, len) in [
+        (AlgorithmSpec::RsaAesKeyWrapSha1, 16),
+        (AlgorithmSpec::RsaAesKeyWrapSha256, 24),
+        (AlgorithmSpec::RsaesOaepSha256, 16),
+    ] {
+        let key = external_key(&client).await;
+        let p = params(&client, &key, &alg, &WrappingKeySpec::Rsa2048).await;
+        let short = vec![7u8; len];
+        let refused = import(&client, &key, &p.token, wrap(&alg, &p.public, &short))
+            .await
+            .expect_err("short material");
+        assert_eq!(
+            error_code(&refused),
+            "IncorrectKeyMaterialException",
+            "{alg:?}"
+        );
+        assert_eq!(key_state(&client, &key).await, KeyState::PendingImport);
+    }
+}
+
 #[tokio::test]
 async fn new_key_material_waits_for_an_on_demand_rotation() {
     let daemon = Daemon::start();

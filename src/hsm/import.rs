@@ -191,6 +191,10 @@ impl Inner {
             return Err(bad_material());
         }
         let (rsa_part, aes_part) = wrapped.split_at(modulus_len);
+        // RFC 5649 output is the key rounded up to 8 bytes, plus 8: AES-256 wraps to 40.
+        if aes_part.len() != AES_256_LEN + 8 {
+            return Err(wrong_size());
+        }
         let ephemeral_template = [
             Attribute::Class(ObjectClass::SECRET_KEY),
             Attribute::KeyType(KeyType::AES),
