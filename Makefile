@@ -30,7 +30,7 @@ test: deps lint
 	$(CARGO) test --locked --features dev-clock --lib --tests -- --test-threads=2
 
 bench: deps
-	$(CARGO) bench --locked --bench encrypt
+	$(CARGO) bench --locked --bench load
 
 lint: deps
 	$(CARGO) fmt --check

@@ -6,7 +6,9 @@
 mod common;
 
 use aws_sdk_kms::primitives::Blob;
-use common::{decrypt, encrypt, error_code, error_message, new_key, try_encrypt, Daemon};
+use common::{
+    decrypt, encrypt, error_code, error_message, new_key, rotate_now, try_encrypt, Daemon,
+};
 
 #[tokio::test]
 async fn a_spent_budget_refuses_encryption_until_rotation() {
@@ -53,12 +55,7 @@ async fn a_spent_budget_refuses_encryption_until_rotation() {
     );
     encrypt(&client, &other, "another key has its own budget").await;
 
-    client
-        .rotate_key_on_demand()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("rotate");
+    rotate_now(&client, &key).await;
     let after = encrypt(&client, &key, "fresh material").await;
     assert_eq!(decrypt(&client, after).await, b"fresh material");
     assert_eq!(

@@ -10,7 +10,7 @@ use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, KeyState, WrappingK
 use aws_sdk_kms::Client;
 use common::{
     assert_error, current_material, describe, encrypt, error_code, external_key, key_state,
-    new_key, now_seconds, schedule_deletion, try_decrypt, Daemon, DAY, UNKNOWN_ID,
+    new_key, now_seconds, rotate_now, schedule_deletion, try_decrypt, Daemon, DAY, UNKNOWN_ID,
 };
 use rsa::pkcs8::DecodePublicKey;
 use rsa::rand_core::{OsRng, RngCore};
@@ -385,12 +385,7 @@ async fn new_key_material_waits_for_an_on_demand_rotation() {
         .expect("id");
     assert_ne!(first, second);
     assert_eq!(current_material(&client, &key).await, first);
-    client
-        .rotate_key_on_demand()
-        .key_id(&key)
-        .send()
-        .await
-        .expect("rotate");
+    rotate_now(&client, &key).await;
     assert_eq!(current_material(&client, &key).await, second);
     let out = try_decrypt(&client, old).await.expect("old decrypts");
     assert_eq!(out.key_material_id(), Some(first.as_str()));

@@ -159,6 +159,11 @@ impl Daemon {
         self.endpoint = endpoint;
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -485,6 +490,16 @@ pub async fn current_material(client: &Client, key: &str) -> String {
 }
 
 /// Sends DisableKey for `key`; it must succeed.
+/// RotateKeyOnDemand, which must succeed.
+pub async fn rotate_now(client: &Client, key: &str) {
+    client
+        .rotate_key_on_demand()
+        .key_id(key)
+        .send()
+        .await
+        .expect("rotate");
+}
+
 pub async fn disable_key(client: &Client, key: &str) {
     client
         .disable_key()
