@@ -261,6 +261,10 @@ pub struct HsmSettings {
     /// How long a request may wait for a free session (DependencyTimeoutException after).
     #[serde(default = "default_acquire_timeout_ms")]
     pub acquire_timeout_ms: u64,
+    /// How many calls may wait for a session at once; past it a request is answered
+    /// ThrottlingException at once instead of queueing.
+    #[serde(default = "default_max_waiters")]
+    pub max_waiters: usize,
     /// AES-GCM encryptions one material version may do (random IVs): at most, and by
     /// default, 2^32. Past it Encrypt refuses until the key is rotated.
     #[serde(default = "default_gcm_encryption_limit")]
@@ -269,6 +273,10 @@ pub struct HsmSettings {
     /// the last block.
     #[serde(default = "default_gcm_reservation_block")]
     pub gcm_reservation_block: u64,
+}
+
+fn default_max_waiters() -> usize {
+    256
 }
 
 fn default_gcm_encryption_limit() -> u64 {

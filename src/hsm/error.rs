@@ -22,6 +22,8 @@ pub enum Fault {
     WrongKeySize,
     /// Every session stayed busy for the whole acquire timeout.
     Busy,
+    /// So many calls already wait for a session that this one is shed at once.
+    Overloaded,
     /// Anything else: an internal error.
     Other,
 }

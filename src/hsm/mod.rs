@@ -12,6 +12,7 @@ mod templates;
 mod vetting;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -87,6 +88,9 @@ struct Inner {
     pool_size: usize,
     /// How long a request waits for a free session before giving up.
     acquire_timeout: Duration,
+    /// Calls waiting for a session now, and how many may.
+    waiting: AtomicUsize,
+    max_waiters: usize,
     /// CKA_ID to vetted object: lookups on a token are linear scans.
     handles: RwLock<HashMap<Uuid, Indexed>>,
     /// CKA_IDs whose objects the domain refused: never indexed again in this process.
@@ -122,6 +126,8 @@ impl Hsm {
             permits: Arc::new(Semaphore::new(settings.session_pool_size)),
             pool_size: settings.session_pool_size,
             acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
+            waiting: AtomicUsize::new(0),
+            max_waiters: settings.max_waiters,
             handles: RwLock::new(HashMap::new()),
             refused: RwLock::new(HashSet::new()),
         };
@@ -278,11 +284,7 @@ impl Hsm {
         R: Send + 'static,
         F: Fn(&Inner, &Session) -> Result<R, HsmError> + Send + 'static,
     {
-        let acquire = self.inner.permits.clone().acquire_owned();
-        let permit = tokio::time::timeout(self.inner.acquire_timeout, acquire)
-            .await
-            .map_err(|_| HsmError::new(Fault::Busy, "no token session free in time"))?
-            .map_err(|e| HsmError::new(Fault::Other, e.to_string()))?;
+        let permit = self.acquire().await?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -290,6 +292,44 @@ impl Hsm {
         })
         .await
         .map_err(|e| HsmError::new(Fault::Other, format!("token call failed: {e}")))?
+    }
+}
+
+impl Hsm {
+    /// A session permit: at once when one is free, after a bounded wait when few calls
+    /// wait, and never when the queue is full (shed rather than let latency grow).
+    async fn acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, HsmError> {
+        let inner = &self.inner;
+        if let Ok(permit) = inner.permits.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let _waiting = Waiting::enter(&inner.waiting, inner.max_waiters)
+            .ok_or_else(|| HsmError::new(Fault::Overloaded, "too many calls wait for a session"))?;
+        let acquire = inner.permits.clone().acquire_owned();
+        tokio::time::timeout(inner.acquire_timeout, acquire)
+            .await
+            .map_err(|_| HsmError::new(Fault::Busy, "no token session free in time"))?
+            .map_err(|e| HsmError::new(Fault::Other, e.to_string()))
+    }
+}
+
+/// One place in the queue for a session, left when dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Waiting<'a>> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Waiting(count))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

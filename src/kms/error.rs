@@ -101,6 +101,7 @@ impl KmsError {
                 tracing::error!(%error, key = arn, "key material unreachable in the token");
                 KmsError::new(ErrorKind::InvalidState, format!("{arn} is unavailable."))
             }
+            Fault::Overloaded => KmsError::new(ErrorKind::Throttling, "Rate exceeded"),
             Fault::Busy => KmsError::new(
                 ErrorKind::DependencyTimeout,
                 "The token did not accept the request in time; retry.",
