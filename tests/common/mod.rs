@@ -2,6 +2,8 @@
 //! and SQLite file, driven with the official AWS SDK for Rust or raw HTTP.
 #![allow(dead_code)] // each test binary uses a different part of the fixture
 
+pub mod import;
+
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::io::{BufRead, BufReader, Read, Write};
