@@ -81,7 +81,7 @@ impl Hsm {
         bits: u64,
         raw_decrypt: bool,
     ) -> Result<WrappingKey, HsmError> {
-        self.call(move |inner, session| {
+        self.call_once(move |inner, session| {
             let public = [
                 Attribute::Token(false),
                 Attribute::ModulusBits(bits.into()),
@@ -156,7 +156,7 @@ impl Hsm {
         target: Uuid,
         owner: String,
     ) -> Result<[u8; KCV_LEN], HsmError> {
-        self.call(move |inner, session| {
+        self.call_once(move |inner, session| {
             let private = find_one(session, &private_key(wrapping_id))?;
             let probe = templates::check_value_probe(inner.restrict);
             let probe = inner.unwrap_into(session, private, wrapping, &wrapped, &probe)?;

@@ -195,7 +195,7 @@ impl Hsm {
     /// Generates a persistent AES-256 key with CKA_ID = `id`, labelled with its owner.
     /// Refused when an object with that CKA_ID is already indexed.
     pub async fn generate_key(&self, id: Uuid, owner: String) -> Result<(), HsmError> {
-        self.call(move |inner, session| {
+        self.call_once(move |inner, session| {
             if read(&inner.handles).contains_key(&id) {
                 return Err(duplicate_id(id));
             }
@@ -278,8 +278,27 @@ impl Hsm {
             .await
     }
 
-    /// Runs `op` with a pooled session on a blocking thread.
+    /// Runs `op` with a pooled session on a blocking thread, again after a lost session or
+    /// login is re-established.
     async fn call<R, F>(&self, op: F) -> Result<R, HsmError>
+    where
+        R: Send + 'static,
+        F: Fn(&Inner, &Session) -> Result<R, HsmError> + Send + 'static,
+    {
+        self.call_with(Retry::Again, op).await
+    }
+
+    /// Like `call`, for an `op` that makes an object (C_GenerateKey, C_UnwrapKey): it is never
+    /// run a second time, as the first may have made the object before the failure.
+    async fn call_once<R, F>(&self, op: F) -> Result<R, HsmError>
+    where
+        R: Send + 'static,
+        F: Fn(&Inner, &Session) -> Result<R, HsmError> + Send + 'static,
+    {
+        self.call_with(Retry::Never, op).await
+    }
+
+    async fn call_with<R, F>(&self, retry: Retry, op: F) -> Result<R, HsmError>
     where
         R: Send + 'static,
         F: Fn(&Inner, &Session) -> Result<R, HsmError> + Send + 'static,
@@ -288,7 +307,7 @@ impl Hsm {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            inner.run(&op)
+            inner.run_with(retry, &op)
         })
         .await
         .map_err(|e| HsmError::new(Fault::Other, format!("token call failed: {e}")))?
@@ -313,6 +332,13 @@ impl Hsm {
     }
 }
 
+/// Whether a call may run again once a lost session or login is back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Again,
+    Never,
+}
+
 /// One place in the queue for a session, left when dropped.
 struct Waiting<'a>(&'a AtomicUsize);
 
@@ -334,9 +360,18 @@ impl Drop for Waiting<'_> {
 }
 
 impl Inner {
-    /// Runs `op` on a checked-out session, recovering from a lost session and a lost login
-    /// (a closed session can be followed by a logged-out token, hence two rounds).
     fn run<R>(&self, op: &dyn Fn(&Inner, &Session) -> Result<R, HsmError>) -> Result<R, HsmError> {
+        self.run_with(Retry::Again, op)
+    }
+
+    /// Runs `op` on a checked-out session, recovering from a lost session and a lost login
+    /// (a closed session can be followed by a logged-out token, hence two rounds), and
+    /// running `op` again after each unless `retry` says never.
+    fn run_with<R>(
+        &self,
+        retry: Retry,
+        op: &dyn Fn(&Inner, &Session) -> Result<R, HsmError>,
+    ) -> Result<R, HsmError> {
         let mut session = self.checkout()?;
         let mut result = op(self, &session);
         for _ in 0..2 {
@@ -351,6 +386,9 @@ impl Inner {
                     self.log_in_again()?;
                 }
                 _ => break,
+            }
+            if retry == Retry::Never {
+                break;
             }
             result = op(self, &session);
         }
