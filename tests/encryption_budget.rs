@@ -12,10 +12,10 @@ use common::{
 
 #[tokio::test]
 async fn a_spent_budget_refuses_encryption_until_rotation() {
-    let mut daemon = Daemon::start();
-    daemon.set_env("HSMKMS__HSM__GCM_ENCRYPTION_LIMIT", "5");
-    daemon.set_env("HSMKMS__HSM__GCM_RESERVATION_BLOCK", "2");
-    daemon.restart();
+    let mut daemon = Daemon::start_with_env(&[
+        ("HSMKMS__HSM__GCM_ENCRYPTION_LIMIT", "5"),
+        ("HSMKMS__HSM__GCM_RESERVATION_BLOCK", "2"),
+    ]);
     let client = daemon.client();
     let key = new_key(&client).await;
     let other = new_key(&client).await;

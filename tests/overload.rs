@@ -10,10 +10,10 @@ use common::{encrypt, error_code, error_message, external_key, new_key, try_encr
 
 #[tokio::test]
 async fn a_full_queue_sheds_with_throttling() {
-    let mut daemon = Daemon::start();
-    daemon.set_env("HSMKMS__HSM__SESSION_POOL_SIZE", "1");
-    daemon.set_env("HSMKMS__HSM__MAX_WAITERS", "0");
-    daemon.restart();
+    let daemon = Daemon::start_with_env(&[
+        ("HSMKMS__HSM__SESSION_POOL_SIZE", "1"),
+        ("HSMKMS__HSM__MAX_WAITERS", "0"),
+    ]);
     let client = daemon.client();
     let key = new_key(&client).await;
     let imported = external_key(&client).await;

@@ -99,6 +99,16 @@ impl Daemon {
         }
     }
 
+    /// A fresh daemon running with the settings overrides `env` (HSMKMS__... variables).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Daemon::start();
+        for (name, value) in env {
+            daemon.set_env(name, value);
+        }
+        daemon.restart();
+        daemon
+    }
+
     /// Sets an environment variable for the next start of the daemon.
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.push((name.to_owned(), value.to_owned()));
