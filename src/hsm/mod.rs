@@ -2,6 +2,7 @@
 //! handle cache, and the few operations the domain needs. Every call runs on a blocking
 //! thread, never on the async reactor. Nothing outside this module touches `cryptoki`.
 
+mod asym;
 mod error;
 mod import;
 mod oaep;
@@ -24,6 +25,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+pub use asym::{Curve, Hash, PairKind, PairUse, SignScheme};
 pub use error::{Fault, HsmError};
 pub use import::{Capabilities, OaepHash, Wrapping, WrappingKey};
 pub use system_keys::SystemKey;
@@ -73,6 +75,10 @@ struct Inner {
     acquire_timeout: Duration,
     /// Key-material id (CKA_ID) to object handle: lookups on a token are linear scans.
     handles: RwLock<HashMap<Uuid, ObjectHandle>>,
+    /// Key-material id to the handle of a key pair's public half, cached on first use.
+    public: RwLock<HashMap<Uuid, ObjectHandle>>,
+    /// Asymmetric and HMAC mechanisms found by probing at start-up.
+    mechanisms: asym::Mechanisms,
 }
 
 impl Hsm {
@@ -100,11 +106,15 @@ impl Hsm {
             pool_size: settings.session_pool_size,
             acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
             handles: RwLock::new(HashMap::new()),
+            public: RwLock::new(HashMap::new()),
+            mechanisms: asym::Mechanisms::default(),
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
         inner.run(&|inner: &Inner, session: &Session| inner.ensure_system_keys(session))?;
         inner.capabilities = inner.run(&|inner: &Inner, session: &Session| inner.probe(session))?;
+        inner.mechanisms =
+            inner.run(&|inner: &Inner, session: &Session| inner.probe_mechanisms(session))?;
         if inner.host_decoding {
             tracing::warn!(
                 "hsm.host_unwrap_fallback is ON: material wrapped with RSA-OAEP SHA-256 is \
@@ -159,6 +169,7 @@ impl Hsm {
         self.call(move |inner, session| {
             let result = inner.with_key(session, id, |handle| session.destroy_object(handle));
             write(&inner.handles).remove(&id);
+            inner.destroy_public(session, id)?;
             match result {
                 Err(e) if e.fault == Fault::KeyMissing => Ok(()),
                 other => other,
@@ -291,14 +302,16 @@ impl Inner {
         Ok(())
     }
 
-    /// Fills the handle cache with every secret key whose label marks it as ours.
+    /// Fills the handle cache with every secret and private key whose label marks it as a
+    /// key's material (import wrapping keys are not).
     fn index_objects(&self, session: &Session) -> Result<(), HsmError> {
-        let template = [Attribute::Class(ObjectClass::SECRET_KEY)];
         let wanted = [AttributeType::Id, AttributeType::Label];
         let mut found = HashMap::new();
-        for handle in session.find_objects(&template)? {
-            if let Some(id) = our_id(&session.get_attributes(handle, &wanted)?) {
-                found.insert(id, handle);
+        for class in [ObjectClass::SECRET_KEY, ObjectClass::PRIVATE_KEY] {
+            for handle in session.find_objects(&[Attribute::Class(class)])? {
+                if let Some(id) = our_id(&session.get_attributes(handle, &wanted)?) {
+                    found.insert(id, handle);
+                }
             }
         }
         tracing::info!(objects = found.len(), "indexed key objects on the token");
@@ -311,7 +324,11 @@ impl Inner {
         if let Some(handle) = read(&self.handles).get(&id) {
             return Ok(*handle);
         }
-        match session.find_objects(&templates::by_id(id))?.as_slice() {
+        let mut found = session.find_objects(&templates::by_id(id))?;
+        if found.is_empty() {
+            found = session.find_objects(&templates::private_by_id(id))?;
+        }
+        match found.as_slice() {
             [handle] => {
                 write(&self.handles).insert(id, *handle);
                 Ok(*handle)
@@ -433,7 +450,10 @@ fn our_id(attributes: &[Attribute]) -> Option<Uuid> {
     for attribute in attributes {
         match attribute {
             Attribute::Id(bytes) => id = Uuid::from_slice(bytes).ok(),
-            Attribute::Label(bytes) => ours = bytes.starts_with(templates::LABEL_PREFIX.as_bytes()),
+            Attribute::Label(bytes) => {
+                ours = bytes.starts_with(templates::LABEL_PREFIX.as_bytes())
+                    && !bytes.starts_with(templates::IMPORT_LABEL_PREFIX.as_bytes());
+            }
             _ => {}
         }
     }
