@@ -832,3 +832,128 @@ async fn operations_of_another_usage_are_refused_as_aws_does() {
     );
     assert!(out.signing_algorithms().is_empty());
 }
+
+/// The key-state rows of the new operations: Enabled serves, Disabled answers
+/// DisabledException, PendingDeletion KMSInvalidStateException (AWS_KMS keys, which are
+/// never PendingImport).
+#[tokio::test]
+async fn key_states_govern_the_new_operations() {
+    let daemon = Daemon::start();
+    let client = daemon.client();
+    let signing = create(&client, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let mac = create(&client, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
+    let signature = sign(
+        &client,
+        &signing,
+        MESSAGE,
+        MessageType::Raw,
+        SigningAlgorithmSpec::EcdsaSha256,
+    )
+    .await;
+    let made = client
+        .generate_mac()
+        .key_id(&mac)
+        .message(Blob::new(MESSAGE))
+        .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+        .send()
+        .await
+        .expect("GenerateMac");
+    let tag = made.mac().unwrap().as_ref().to_vec();
+    let run = |signing: String, mac: String, signature: Vec<u8>, tag: Vec<u8>| {
+        let client = client.clone();
+        async move {
+            let mut answers = Vec::new();
+            let sign = client
+                .sign()
+                .key_id(&signing)
+                .message(Blob::new(MESSAGE))
+                .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+                .send()
+                .await;
+            answers.push((
+                "Sign",
+                sign.err()
+                    .map(|e| (common::error_code(&e), common::error_message(&e))),
+            ));
+            let verify = client
+                .verify()
+                .key_id(&signing)
+                .message(Blob::new(MESSAGE))
+                .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+                .signature(Blob::new(signature))
+                .send()
+                .await;
+            answers.push((
+                "Verify",
+                verify
+                    .err()
+                    .map(|e| (common::error_code(&e), common::error_message(&e))),
+            ));
+            let public = client.get_public_key().key_id(&signing).send().await;
+            answers.push((
+                "GetPublicKey",
+                public
+                    .err()
+                    .map(|e| (common::error_code(&e), common::error_message(&e))),
+            ));
+            let generate = client
+                .generate_mac()
+                .key_id(&mac)
+                .message(Blob::new(MESSAGE))
+                .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+                .send()
+                .await;
+            answers.push((
+                "GenerateMac",
+                generate
+                    .err()
+                    .map(|e| (common::error_code(&e), common::error_message(&e))),
+            ));
+            let check = client
+                .verify_mac()
+                .key_id(&mac)
+                .message(Blob::new(MESSAGE))
+                .mac_algorithm(MacAlgorithmSpec::HmacSha256)
+                .mac(Blob::new(tag))
+                .send()
+                .await;
+            answers.push((
+                "VerifyMac",
+                check
+                    .err()
+                    .map(|e| (common::error_code(&e), common::error_message(&e))),
+            ));
+            answers
+        }
+    };
+    let expect = |want: Option<(&'static str, &'static str)>| {
+        let (signing, mac) = (signing.clone(), mac.clone());
+        move |(op, got): (&str, Option<(String, String)>)| {
+            let key = if op.contains("Mac") { &mac } else { &signing };
+            let want =
+                want.map(|(code, what)| (code.to_owned(), format!("{} {what}", key_arn(key))));
+            assert_eq!(got, want, "{op}");
+        }
+    };
+    run(signing.clone(), mac.clone(), signature.clone(), tag.clone())
+        .await
+        .into_iter()
+        .for_each(expect(None));
+    for key in [&signing, &mac] {
+        common::disable_key(&client, key).await;
+    }
+    run(signing.clone(), mac.clone(), signature.clone(), tag.clone())
+        .await
+        .into_iter()
+        .for_each(expect(Some(("DisabledException", "is disabled."))));
+    for key in [&signing, &mac] {
+        common::schedule_deletion(&client, key).await;
+    }
+    run(signing.clone(), mac.clone(), signature, tag)
+        .await
+        .into_iter()
+        .for_each(expect(Some((
+            "KMSInvalidStateException",
+            "is pending deletion.",
+        ))));
+}
