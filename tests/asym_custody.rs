@@ -69,7 +69,7 @@ async fn private_and_secret_halves_never_leave_the_token() {
             .expect("CreateKey");
         let meta = created.key_metadata().unwrap();
         let material = Uuid::parse_str(meta.current_key_material_id().unwrap()).unwrap();
-        materials.push((spec.clone(), usage.clone(), secret.clone(), material));
+        materials.push((spec.clone(), usage.clone(), *secret, material));
     }
     let (_ctx, session) = open_token(&daemon);
     for (spec, usage, secret, material) in &materials {
@@ -111,7 +111,7 @@ async fn private_and_secret_halves_never_leave_the_token() {
             );
         }
         let info = session
-            .get_attribute_info(found[0], &[secret.clone()])
+            .get_attribute_info(found[0], &[*secret])
             .expect("attribute info");
         assert!(
             matches!(info.as_slice(), [AttributeInfo::Sensitive]),
