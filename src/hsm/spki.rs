@@ -312,6 +312,66 @@ mod tests {
     }
 
     #[test]
+    fn ecdsa_signatures_round_trip_between_raw_and_der() {
+        // r has its high bit set (needs a 0x00 pad), s has leading zero bytes (dropped).
+        let mut raw = vec![0u8; 64];
+        raw[0] = 0x80;
+        raw[31] = 0x01;
+        raw[34] = 0x7f;
+        raw[63] = 0x02;
+        let der = ecdsa_raw_to_der(&raw).expect("encode");
+        assert_eq!(&der[..5], &[0x30, 0x43, 0x02, 0x21, 0x00]);
+        assert_eq!(ecdsa_der_to_raw(&der, 32), Some(raw.clone()));
+        // P-521: 66-byte halves and a two-byte DER length.
+        let raw = vec![0x01; 132];
+        let der = ecdsa_raw_to_der(&raw).expect("encode");
+        assert_eq!(&der[..3], &[0x30, 0x81, 0x88]);
+        assert_eq!(ecdsa_der_to_raw(&der, 66), Some(raw));
+    }
+
+    #[test]
+    fn malformed_ecdsa_der_is_refused() {
+        let good = ecdsa_raw_to_der(&[0x11; 64]).expect("encode");
+        let mut trailing = good.clone();
+        trailing.push(0x00);
+        let cases: Vec<Vec<u8>> = vec![
+            vec![],
+            good[..good.len() - 1].to_vec(),
+            trailing,
+            // r = 0, a negative s, a non-minimal r, and an r too large for P-256.
+            vec![0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01],
+            vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x80],
+            vec![0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01],
+            [
+                vec![0x30, 0x26, 0x02, 0x21],
+                vec![0x01; 33],
+                vec![0x02, 0x01, 0x01],
+            ]
+            .concat(),
+            // A long-form length that fits the short form.
+            [
+                vec![0x30, 0x81, 0x06],
+                vec![0x02, 0x01, 0x01, 0x02, 0x01, 0x01],
+            ]
+            .concat(),
+        ];
+        for der in cases {
+            assert_eq!(ecdsa_der_to_raw(&der, 32), None, "{der:02x?}");
+        }
+    }
+
+    #[test]
+    fn ec_points_are_taken_bare_or_from_their_octet_string() {
+        let point: Vec<u8> = [vec![0x04], vec![0xab; 64]].concat();
+        let wrapped = [vec![0x04, 0x41], point.clone()].concat();
+        assert_eq!(ec_point(&wrapped, 32), Some(&point[..]));
+        assert_eq!(ec_point(&point, 32), Some(&point[..]));
+        assert_eq!(ec_point(&wrapped[..66], 32), None);
+        let compressed = [vec![0x04, 0x21, 0x02], vec![0xab; 32]].concat();
+        assert_eq!(ec_point(&compressed, 32), None);
+    }
+
+    #[test]
     fn lengths_use_the_short_form_below_128_and_minimal_long_form_above() {
         let cases: [(usize, &[u8]); 7] = [
             (0, &[0x00]),
