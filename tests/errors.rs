@@ -496,9 +496,13 @@ async fn create_key_errors() {
         ),
     );
     assert_error(
-        client.create_key().key_spec(KeySpec::Rsa2048).send().await,
+        client
+            .create_key()
+            .key_spec(KeySpec::EccNistEdwards25519)
+            .send()
+            .await,
         UNSUPPORTED,
-        "KeySpec RSA_2048 is not supported in this Region.",
+        "KeySpec ECC_NIST_EDWARDS25519 is not supported in this Region.",
     );
     assert_error(
         client

@@ -62,6 +62,8 @@ fn wire(kind: ErrorKind) -> (&'static str, StatusCode) {
         ErrorKind::InvalidCiphertext => ("InvalidCiphertextException", CLIENT),
         ErrorKind::IncorrectKey => ("IncorrectKeyException", CLIENT),
         ErrorKind::InvalidKeyUsage => ("InvalidKeyUsageException", CLIENT),
+        ErrorKind::InvalidSignature => ("KMSInvalidSignatureException", CLIENT),
+        ErrorKind::InvalidMac => ("KMSInvalidMacException", CLIENT),
         ErrorKind::InvalidArn => ("InvalidArnException", CLIENT),
         ErrorKind::InvalidGrantId => ("InvalidGrantIdException", CLIENT),
         ErrorKind::InvalidGrantToken => ("InvalidGrantTokenException", CLIENT),

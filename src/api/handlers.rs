@@ -10,6 +10,7 @@ use super::validate::{
     blob_len, one_of, page_size, parse_enum, pattern, range, required, required_secret, str_len,
 };
 use super::wire::*;
+use crate::kms::asym;
 use crate::kms::model::{EncryptionAlgorithm, Key, KeySpec, KeyUsage, Origin};
 use crate::kms::rules::{KeyState, Op};
 use crate::kms::{Caller, ErrorKind, Kms, KmsError, NewKey, ReEncryptSide};
@@ -199,7 +200,19 @@ pub(super) fn metadata(kms: &Kms, key: &Key) -> KeyMetadata {
         key_manager: "CUSTOMER",
         customer_master_key_spec: key.spec.as_str(),
         key_spec: key.spec.as_str(),
-        encryption_algorithms: vec![EncryptionAlgorithm::SymmetricDefault.as_str()],
+        encryption_algorithms: asym::encryption_algorithms(key.spec, key.usage)
+            .into_iter()
+            .map(EncryptionAlgorithm::as_str)
+            .collect(),
+        signing_algorithms: asym::signing_algorithms(key.spec, key.usage)
+            .into_iter()
+            .map(|a| a.as_str())
+            .collect(),
+        mac_algorithms: asym::mac_algorithms(key.spec)
+            .into_iter()
+            .map(|a| a.as_str())
+            .collect(),
+        key_agreement_algorithms: asym::key_agreement_algorithms(key.usage),
         multi_region: false,
         current_key_material_id: key.current_material.map(|m| m.to_string()),
     }

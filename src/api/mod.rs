@@ -2,6 +2,7 @@
 //! TrentService.<Operation>`. No crypto and no SQL here.
 
 mod aliases;
+mod asym;
 mod audited;
 mod auth;
 mod body;
@@ -21,6 +22,7 @@ mod validate;
 #[cfg(test)]
 mod wipe_tests;
 mod wire;
+mod wire_asym;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -269,6 +271,11 @@ async fn dispatch(
             handlers::generate_data_key(kms, caller, parse(body)?, false).await
         }
         "GenerateRandom" => handlers::generate_random(kms, caller, parse(body)?).await,
+        "Sign" => asym::sign(kms, caller, parse(body)?).await,
+        "Verify" => asym::verify(kms, caller, parse(body)?).await,
+        "GetPublicKey" => asym::get_public_key(kms, caller, parse(body)?).await,
+        "GenerateMac" => asym::generate_mac(kms, caller, parse(body)?).await,
+        "VerifyMac" => asym::verify_mac(kms, caller, parse(body)?).await,
         "EnableKey" => lifecycle::enable_key(kms, caller, parse(body)?).await,
         "DisableKey" => lifecycle::disable_key(kms, caller, parse(body)?).await,
         "ScheduleKeyDeletion" => lifecycle::schedule_key_deletion(kms, caller, parse(body)?).await,

@@ -109,7 +109,14 @@ pub struct KeyMetadata {
     pub key_manager: &'static str,
     pub customer_master_key_spec: &'static str,
     pub key_spec: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub encryption_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signing_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mac_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_agreement_algorithms: Vec<&'static str>,
     pub multi_region: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_key_material_id: Option<String>,

@@ -2,6 +2,7 @@
 //! handle cache, and the few operations the domain needs. Every call runs on a blocking
 //! thread, never on the async reactor. Nothing outside this module touches `cryptoki`.
 
+mod asym;
 mod error;
 mod import;
 mod oaep;
@@ -27,6 +28,7 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+pub use asym::{Curve, Hash, PairKind, PairUse, SignScheme};
 pub use error::{Fault, HsmError};
 pub use import::{Capabilities, OaepHash, Wrapping, WrappingKey, KCV_LEN};
 pub use system_keys::SystemKey;
@@ -95,6 +97,10 @@ struct Inner {
     handles: RwLock<HashMap<Uuid, Indexed>>,
     /// CKA_IDs whose objects the domain refused: never indexed again in this process.
     refused: RwLock<HashSet<Uuid>>,
+    /// Key-material id to the handle of a key pair's public half, cached on first use.
+    public: RwLock<HashMap<Uuid, ObjectHandle>>,
+    /// Asymmetric and HMAC mechanisms found by probing at start-up.
+    mechanisms: asym::Mechanisms,
 }
 
 impl Hsm {
@@ -130,12 +136,16 @@ impl Hsm {
             max_waiters: settings.max_waiters,
             handles: RwLock::new(HashMap::new()),
             refused: RwLock::new(HashSet::new()),
+            public: RwLock::new(HashMap::new()),
+            mechanisms: asym::Mechanisms::default(),
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
         inner.restrict = inner.run(&|inner: &Inner, session: &Session| inner.self_test(session))?;
         inner.run(&|inner: &Inner, session: &Session| inner.ensure_system_keys(session))?;
         inner.capabilities = inner.run(&|inner: &Inner, session: &Session| inner.probe(session))?;
+        inner.mechanisms =
+            inner.run(&|inner: &Inner, session: &Session| inner.probe_mechanisms(session))?;
         if inner.host_decoding {
             tracing::warn!(
                 "hsm.host_unwrap_fallback is ON: material wrapped with RSA-OAEP SHA-256 is \
@@ -207,12 +217,14 @@ impl Hsm {
         .await
     }
 
-    /// Destroys every secret key object with CKA_ID = `id`, vetted or not, and answers how
-    /// many there were; succeeds if none is left.
+    /// Destroys every key object with CKA_ID = `id` (a pair's both halves), vetted or not,
+    /// and answers how many secret or private ones there were; succeeds if none is left.
     pub async fn destroy_key(&self, id: Uuid) -> Result<usize, HsmError> {
         self.call(move |inner, session| {
             write(&inner.handles).remove(&id);
-            let found = session.find_objects(&templates::by_id(id))?;
+            inner.destroy_public(session, id)?;
+            let mut found = session.find_objects(&templates::by_id(id))?;
+            found.extend(session.find_objects(&templates::private_by_id(id))?);
             for handle in &found {
                 session.destroy_object(*handle)?;
             }
@@ -419,15 +431,17 @@ impl Inner {
         Ok(())
     }
 
-    /// Fills the handle cache with every secret key whose label marks it as ours and whose
-    /// attributes pass vetting. A CKA_ID carried by several objects names none of them.
+    /// Fills the handle cache with every secret and private key whose label marks it as a
+    /// key's material (import wrapping keys are not) and whose attributes pass vetting. A
+    /// CKA_ID carried by several objects names none of them.
     fn index_objects(&self, session: &Session) -> Result<(), HsmError> {
-        let template = [Attribute::Class(ObjectClass::SECRET_KEY)];
         let wanted = [AttributeType::Id, AttributeType::Label];
         let mut found: HashMap<Uuid, Vec<ObjectHandle>> = HashMap::new();
-        for handle in session.find_objects(&template)? {
-            if let Some(id) = our_id(&session.get_attributes(handle, &wanted)?) {
-                found.entry(id).or_default().push(handle);
+        for class in [ObjectClass::SECRET_KEY, ObjectClass::PRIVATE_KEY] {
+            for handle in session.find_objects(&[Attribute::Class(class)])? {
+                if let Some(id) = our_id(&session.get_attributes(handle, &wanted)?) {
+                    found.entry(id).or_default().push(handle);
+                }
             }
         }
         let mut index = HashMap::new();
@@ -474,7 +488,11 @@ impl Inner {
                 format!("key object {id} was refused"),
             ));
         }
-        match session.find_objects(&templates::by_id(id))?.as_slice() {
+        let mut found = session.find_objects(&templates::by_id(id))?;
+        if found.is_empty() {
+            found = session.find_objects(&templates::private_by_id(id))?;
+        }
+        match found.as_slice() {
             [handle] => {
                 let Some(origin) = vetted(session, id, *handle, kind)? else {
                     return Err(HsmError::new(
@@ -646,7 +664,10 @@ fn our_id(attributes: &[Attribute]) -> Option<Uuid> {
     for attribute in attributes {
         match attribute {
             Attribute::Id(bytes) => id = Uuid::from_slice(bytes).ok(),
-            Attribute::Label(bytes) => ours = bytes.starts_with(templates::LABEL_PREFIX.as_bytes()),
+            Attribute::Label(bytes) => {
+                ours = bytes.starts_with(templates::LABEL_PREFIX.as_bytes())
+                    && !bytes.starts_with(templates::IMPORT_LABEL_PREFIX.as_bytes());
+            }
             _ => {}
         }
     }

@@ -1,6 +1,7 @@
-//! DER SubjectPublicKeyInfo (RFC 5280) of an RSA public key read from the token. Only the
-//! few DER forms this one structure needs, written out by hand: a general encoder would be
-//! a larger dependency than the structure it encodes.
+//! DER SubjectPublicKeyInfo (RFC 5280) of RSA and EC public keys read from the token, and
+//! ECDSA signatures between the token's r || s and DER. Only the few DER forms these
+//! structures need, written out by hand: a general encoder would be a larger dependency
+//! than the structures it encodes.
 
 /// DER tag of a SEQUENCE (constructed).
 const SEQUENCE: u8 = 0x30;
@@ -35,6 +36,123 @@ pub fn rsa_spki_der(modulus: &[u8], public_exponent: &[u8]) -> Vec<u8> {
     let mut spki = Vec::with_capacity(body.len() + 8);
     push_tlv(&mut spki, SEQUENCE, &body);
     spki
+}
+
+/// DER tag of an OCTET STRING.
+const OCTET_STRING: u8 = 0x04;
+
+/// OID 1.2.840.10045.2.1, id-ecPublicKey (RFC 5480 section 2.1.1).
+const EC_PUBLIC_KEY: [u8; 9] = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+
+/// The DER SubjectPublicKeyInfo of an EC public key: `curve_oid` is the DER OID of the
+/// named curve, `point` the uncompressed point (0x04 || x || y).
+pub fn ec_spki_der(curve_oid: &[u8], point: &[u8]) -> Vec<u8> {
+    let mut algorithm = Vec::with_capacity(EC_PUBLIC_KEY.len() + curve_oid.len());
+    algorithm.extend_from_slice(&EC_PUBLIC_KEY);
+    algorithm.extend_from_slice(curve_oid);
+    let mut bits = Vec::with_capacity(point.len() + 1);
+    bits.push(0x00);
+    bits.extend_from_slice(point);
+    let mut body = Vec::with_capacity(algorithm.len() + bits.len() + 8);
+    push_tlv(&mut body, SEQUENCE, &algorithm);
+    push_tlv(&mut body, BIT_STRING, &bits);
+    let mut spki = Vec::with_capacity(body.len() + 4);
+    push_tlv(&mut spki, SEQUENCE, &body);
+    spki
+}
+
+/// The uncompressed point in a CKA_EC_POINT value, which PKCS#11 wraps in a DER OCTET
+/// STRING (some tokens return it bare); `None` for anything else.
+pub fn ec_point(value: &[u8], field_len: usize) -> Option<&[u8]> {
+    let bare = 1 + 2 * field_len;
+    let point = if value.len() == bare {
+        value
+    } else {
+        let (tag, content, rest) = read_tlv(value)?;
+        if tag != OCTET_STRING || !rest.is_empty() {
+            return None;
+        }
+        content
+    };
+    (point.len() == bare && point.first() == Some(&0x04)).then_some(point)
+}
+
+/// The DER ECDSA-Sig-Value (RFC 3279 section 2.2.3) of the token's r || s.
+pub fn ecdsa_raw_to_der(raw: &[u8]) -> Option<Vec<u8>> {
+    if raw.is_empty() || !raw.len().is_multiple_of(2) {
+        return None;
+    }
+    let (r, s) = raw.split_at(raw.len() / 2);
+    let mut integers = Vec::with_capacity(raw.len() + 8);
+    push_unsigned_integer(&mut integers, r);
+    push_unsigned_integer(&mut integers, s);
+    let mut der = Vec::with_capacity(integers.len() + 4);
+    push_tlv(&mut der, SEQUENCE, &integers);
+    Some(der)
+}
+
+/// The r || s (each `field_len` bytes) of a DER ECDSA-Sig-Value; `None` unless the DER is
+/// strict (minimal lengths and integers, nothing after) and r and s are positive and fit.
+pub fn ecdsa_der_to_raw(der: &[u8], field_len: usize) -> Option<Vec<u8>> {
+    let (tag, content, rest) = read_tlv(der)?;
+    if tag != SEQUENCE || !rest.is_empty() {
+        return None;
+    }
+    let (r, content) = read_positive_integer(content)?;
+    let (s, content) = read_positive_integer(content)?;
+    if !content.is_empty() || r.len() > field_len || s.len() > field_len {
+        return None;
+    }
+    let mut raw = vec![0u8; 2 * field_len];
+    raw[field_len - r.len()..field_len].copy_from_slice(r);
+    raw[2 * field_len - s.len()..].copy_from_slice(s);
+    Some(raw)
+}
+
+/// A minimal DER INTEGER that is positive: its magnitude bytes and what follows it.
+fn read_positive_integer(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (tag, content, rest) = read_tlv(input)?;
+    if tag != INTEGER {
+        return None;
+    }
+    let digits = match content {
+        [] | [0x00] => return None,
+        [0x00, next, ..] if next & 0x80 == 0 => return None,
+        [0x00, digits @ ..] => digits,
+        [first, ..] if first & 0x80 != 0 => return None,
+        digits => digits,
+    };
+    Some((digits, rest))
+}
+
+/// One TLV with a minimal definite length: its tag, content and the bytes after it.
+fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = match first {
+        short if short < 0x80 => (usize::from(short), rest),
+        0x81 => {
+            let (&len, rest) = rest.split_first()?;
+            if len < 0x80 {
+                return None;
+            }
+            (usize::from(len), rest)
+        }
+        0x82 => {
+            let bytes = rest.get(..2)?;
+            let len = usize::from(bytes[0]) << 8 | usize::from(bytes[1]);
+            if len < 0x100 {
+                return None;
+            }
+            (len, &rest[2..])
+        }
+        _ => return None,
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let (content, rest) = rest.split_at(len);
+    Some((tag, content, rest))
 }
 
 /// Appends a non-negative INTEGER given as big-endian bytes in the minimal DER form.
@@ -191,6 +309,66 @@ mod tests {
             push_unsigned_integer(&mut out, input);
             assert_eq!(out, expected, "input {input:02x?}");
         }
+    }
+
+    #[test]
+    fn ecdsa_signatures_round_trip_between_raw_and_der() {
+        // r has its high bit set (needs a 0x00 pad), s has leading zero bytes (dropped).
+        let mut raw = vec![0u8; 64];
+        raw[0] = 0x80;
+        raw[31] = 0x01;
+        raw[34] = 0x7f;
+        raw[63] = 0x02;
+        let der = ecdsa_raw_to_der(&raw).expect("encode");
+        assert_eq!(&der[..5], &[0x30, 0x43, 0x02, 0x21, 0x00]);
+        assert_eq!(ecdsa_der_to_raw(&der, 32), Some(raw.clone()));
+        // P-521: 66-byte halves and a two-byte DER length.
+        let raw = vec![0x01; 132];
+        let der = ecdsa_raw_to_der(&raw).expect("encode");
+        assert_eq!(&der[..3], &[0x30, 0x81, 0x88]);
+        assert_eq!(ecdsa_der_to_raw(&der, 66), Some(raw));
+    }
+
+    #[test]
+    fn malformed_ecdsa_der_is_refused() {
+        let good = ecdsa_raw_to_der(&[0x11; 64]).expect("encode");
+        let mut trailing = good.clone();
+        trailing.push(0x00);
+        let cases: Vec<Vec<u8>> = vec![
+            vec![],
+            good[..good.len() - 1].to_vec(),
+            trailing,
+            // r = 0, a negative s, a non-minimal r, and an r too large for P-256.
+            vec![0x30, 0x06, 0x02, 0x01, 0x00, 0x02, 0x01, 0x01],
+            vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x80],
+            vec![0x30, 0x07, 0x02, 0x02, 0x00, 0x01, 0x02, 0x01, 0x01],
+            [
+                vec![0x30, 0x26, 0x02, 0x21],
+                vec![0x01; 33],
+                vec![0x02, 0x01, 0x01],
+            ]
+            .concat(),
+            // A long-form length that fits the short form.
+            [
+                vec![0x30, 0x81, 0x06],
+                vec![0x02, 0x01, 0x01, 0x02, 0x01, 0x01],
+            ]
+            .concat(),
+        ];
+        for der in cases {
+            assert_eq!(ecdsa_der_to_raw(&der, 32), None, "{der:02x?}");
+        }
+    }
+
+    #[test]
+    fn ec_points_are_taken_bare_or_from_their_octet_string() {
+        let point: Vec<u8> = [vec![0x04], vec![0xab; 64]].concat();
+        let wrapped = [vec![0x04, 0x41], point.clone()].concat();
+        assert_eq!(ec_point(&wrapped, 32), Some(&point[..]));
+        assert_eq!(ec_point(&point, 32), Some(&point[..]));
+        assert_eq!(ec_point(&wrapped[..66], 32), None);
+        let compressed = [vec![0x04, 0x21, 0x02], vec![0xab; 32]].concat();
+        assert_eq!(ec_point(&compressed, 32), None);
     }
 
     #[test]

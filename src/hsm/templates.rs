@@ -11,6 +11,9 @@ use uuid::Uuid;
 /// Label prefix that marks the objects this daemon owns on a shared token.
 pub const LABEL_PREFIX: &str = "hsmkms/";
 
+/// Label prefix of import wrapping keys, which are ours but no key's material.
+pub const IMPORT_LABEL_PREFIX: &str = "hsmkms/import/";
+
 /// GCM tag length in bits.
 const TAG_BITS: u64 = 128;
 
@@ -121,6 +124,14 @@ pub fn system_mac_key(id: Uuid, label: &str, restrict: bool) -> Vec<Attribute> {
 pub fn by_id(id: Uuid) -> Vec<Attribute> {
     vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::Id(id.as_bytes().to_vec()),
+    ]
+}
+
+/// The search template for the private half of one of our key pairs by its CKA_ID.
+pub fn private_by_id(id: Uuid) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::PRIVATE_KEY),
         Attribute::Id(id.as_bytes().to_vec()),
     ]
 }

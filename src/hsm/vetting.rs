@@ -96,20 +96,26 @@ fn as_flag(attribute: &Attribute) -> Option<bool> {
     }
 }
 
-fn judge(facts: &Facts, kind: Kind) -> Result<Origin, String> {
-    let (key_type, uses) = match kind {
-        Kind::Material => (
-            KeyType::AES,
-            [AttributeType::Encrypt, AttributeType::Decrypt],
-        ),
-        Kind::System => (
-            KeyType::GENERIC_SECRET,
-            [AttributeType::Sign, AttributeType::Verify],
-        ),
-    };
-    if facts.key_type != Some(key_type) {
-        return Err(format!("key type is {:?}, not {key_type}", facts.key_type));
+/// The uses an object of `kind` and `key_type` may have (exactly one of the sets) and the
+/// value lengths it may report (0: none, as for private keys).
+type Profile = (&'static [&'static [AttributeType]], &'static [u64]);
+
+fn profile(kind: Kind, key_type: KeyType) -> Option<Profile> {
+    use AttributeType::{Decrypt, Derive, Encrypt, Sign, Verify};
+    match (kind, key_type) {
+        (Kind::Material, KeyType::AES) => Some((&[&[Encrypt, Decrypt]], &[32])),
+        (Kind::Material, KeyType::GENERIC_SECRET) => Some((&[&[Sign, Verify]], &[28, 32, 48, 64])),
+        (Kind::Material, KeyType::RSA) => Some((&[&[Sign], &[Decrypt]], &[0])),
+        (Kind::Material, KeyType::EC) => Some((&[&[Sign], &[Derive]], &[0])),
+        (Kind::System, KeyType::GENERIC_SECRET) => Some((&[&[Sign, Verify]], &[32])),
+        _ => None,
     }
+}
+
+fn judge(facts: &Facts, kind: Kind) -> Result<Origin, String> {
+    let key_type = facts.key_type.ok_or("no key type")?;
+    let (use_sets, lengths) =
+        profile(kind, key_type).ok_or_else(|| format!("key type {key_type} is not ours"))?;
     if !facts.flag(AttributeType::Sensitive) || facts.flag(AttributeType::Extractable) {
         return Err("not sensitive, or extractable".into());
     }
@@ -118,23 +124,25 @@ fn judge(facts: &Facts, kind: Kind) -> Result<Origin, String> {
         false => Origin::Unwrapped,
     };
     // SoftHSM2 reports CKA_VALUE_LEN 0 for keys it unwrapped.
-    let length_ok = facts.value_len == 32 || (facts.value_len == 0 && origin == Origin::Unwrapped);
+    let length_ok =
+        lengths.contains(&facts.value_len) || (facts.value_len == 0 && origin == Origin::Unwrapped);
     if !length_ok {
         return Err(format!("value length is {} bytes", facts.value_len));
     }
     if kind == Kind::System && origin != Origin::Generated {
         return Err("not generated in the token".into());
     }
-    for (attribute, _) in facts.flags.iter().filter(|(_, on)| *on) {
-        let allowed = uses.contains(attribute)
-            || matches!(attribute, AttributeType::Sensitive | AttributeType::Local);
-        if !allowed {
-            return Err(format!("{attribute} is set"));
-        }
-    }
-    match uses.iter().all(|u| facts.flag(*u)) {
+    let uses: Vec<AttributeType> = facts
+        .flags
+        .iter()
+        .filter(|(t, on)| *on && !matches!(t, AttributeType::Sensitive | AttributeType::Local))
+        .map(|(t, _)| *t)
+        .collect();
+    let exactly =
+        |set: &[AttributeType]| set.len() == uses.len() && set.iter().all(|u| uses.contains(u));
+    match use_sets.iter().any(|set| exactly(set)) {
         true => Ok(origin),
-        false => Err(format!("cannot do {uses:?}")),
+        false => Err(format!("may do {uses:?}")),
     }
 }
 

@@ -19,6 +19,11 @@ const ALIAS_OPERATIONS: &[&str] = &[
     "ReEncryptTo",
     "GenerateDataKey",
     "GenerateDataKeyWithoutPlaintext",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "GenerateMac",
+    "VerifyMac",
 ];
 
 /// Who is calling, as authentication established.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::model::{Custody, Key, KeySpec, KeyUsage, Material, MaterialState, Origin, Rotation};
 use super::rules::KeyState;
 use super::tags::check_tags;
-use super::{Identity, Kms, KmsError};
+use super::{asym, ErrorKind, Identity, Kms, KmsError};
 
 /// What CreateKey asks for, already checked against the wire constraints.
 #[derive(Debug, Clone)]
@@ -31,6 +31,12 @@ impl Kms {
     /// and marked live only after, so start-up can roll back what a crash interrupted.
     pub async fn create_key(&self, new: NewKey) -> Result<Arc<Key>, KmsError> {
         check_tags(&new.tags, 0)?;
+        self.check_spec(&new)?;
+        // Key pairs hold a session for up to seconds: throttled, not queued.
+        let _generating = match asym::material(new.spec) {
+            asym::Material::Pair(_) => Some(self.generation_slot()?),
+            _ => None,
+        };
         let policy = match new.policy {
             Some(text) => self.check_policy(text)?,
             None => default_policy(&self.identity),
@@ -74,7 +80,7 @@ impl Kms {
         let pending = key.clone();
         self.blocking(move |store| store.insert_key(&pending, &tags, true))
             .await?;
-        if let Err(e) = self.hsm.generate_key(material_id, key.id.to_string()).await {
+        if let Err(e) = self.generate_material(&key, material_id).await {
             self.undo_create(&key).await;
             return Err(KmsError::from_hsm(e, &self.arn(&key)));
         }
@@ -89,6 +95,55 @@ impl Kms {
         }
         tracing::info!(key_id = %key.id, %material_id, "created key");
         Ok(self.remember(key))
+    }
+
+    /// Refuses a spec and usage AWS does not pair, an origin these keys cannot have yet,
+    /// and a spec the token lacks a mechanism for.
+    fn check_spec(&self, new: &NewKey) -> Result<(), KmsError> {
+        let spec = new.spec.as_str();
+        if !asym::usage_allowed(new.spec, new.usage) {
+            return Err(KmsError::new(
+                ErrorKind::Validation,
+                format!(
+                    "KeyUsage {} is not compatible with KeySpec {spec}",
+                    new.usage.as_str()
+                ),
+            ));
+        }
+        let missing = match asym::material(new.spec) {
+            asym::Material::Aes => return Ok(()),
+            asym::Material::Pair(kind) => {
+                let usage = asym::pair_use(new.usage);
+                self.hsm.missing_for_pair(kind, usage)
+            }
+            asym::Material::Hmac(_, hash) => self.hsm.missing_for_hmac(hash),
+        };
+        if new.origin == Origin::External {
+            return Err(KmsError::new(
+                ErrorKind::UnsupportedOperation,
+                format!("Origin EXTERNAL is not supported for KeySpec {spec}."),
+            ));
+        }
+        match missing {
+            Some(mechanism) => Err(KmsError::new(
+                ErrorKind::UnsupportedOperation,
+                format!("KeySpec {spec} is not supported: the token lacks {mechanism}."),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes the token object(s) of `key`'s first material.
+    async fn generate_material(&self, key: &Key, id: Uuid) -> Result<(), crate::hsm::HsmError> {
+        let owner = key.id.to_string();
+        match asym::material(key.spec) {
+            asym::Material::Aes => self.hsm.generate_key(id, owner).await,
+            asym::Material::Pair(kind) => {
+                let usage = asym::pair_use(key.usage);
+                self.hsm.generate_key_pair(id, owner, kind, usage).await
+            }
+            asym::Material::Hmac(len, _) => self.hsm.generate_hmac_key(id, owner, len).await,
+        }
     }
 
     /// Best-effort rollback of a key that will not be acknowledged; whatever fails here is

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::asym;
 use super::ciphertext::{aad, EncryptionContext, Envelope};
-use super::model::{EncryptionAlgorithm, Key, MaterialState};
+use super::model::{EncryptionAlgorithm, Key, KeySpec, KeyUsage, MaterialState};
 use super::rules::Op;
 use super::{Action, Caller, ErrorKind, Kms, KmsError};
 use crate::hsm::HsmError;
@@ -64,10 +65,25 @@ pub struct ReEncryptSide<'a, K> {
     pub algorithm: EncryptionAlgorithm,
 }
 
-/// Symmetric keys take only SYMMETRIC_DEFAULT; AWS checks this before the key state.
+/// The algorithm must be one the key lists; AWS checks this before the key state. Keys of
+/// another usage are refused by the usage rules instead.
 fn check_algorithm(key: &Key, algorithm: EncryptionAlgorithm) -> Result<(), KmsError> {
-    if algorithm == EncryptionAlgorithm::SymmetricDefault {
+    if key.usage != KeyUsage::EncryptDecrypt {
         return Ok(());
+    }
+    let listed = asym::encryption_algorithms(key.spec, key.usage).contains(&algorithm);
+    if listed && key.spec == KeySpec::SymmetricDefault {
+        return Ok(());
+    }
+    if listed {
+        return Err(KmsError::new(
+            ErrorKind::UnsupportedOperation,
+            format!(
+                "{} encryption with {} keys is not supported.",
+                algorithm.as_str(),
+                key.spec.as_str()
+            ),
+        ));
     }
     Err(KmsError::new(
         ErrorKind::InvalidKeyUsage,
@@ -271,6 +287,7 @@ impl Kms {
         algorithm: EncryptionAlgorithm,
     ) -> Result<(Arc<Key>, Uuid), KmsError> {
         let key = self.authorized(caller, key_id, action).await?;
+        asym::usage::permits(op, &key, &self.arn(&key))?;
         check_algorithm(&key, algorithm)?;
         self.check(op, &key)?;
         let current = key
@@ -319,6 +336,7 @@ impl Kms {
                 key
             }
         };
+        asym::usage::permits(op, &key, &self.arn(&key))?;
         check_algorithm(&key, algorithm)?;
         self.check(op, &key)?;
         let usable = key

@@ -29,6 +29,10 @@ pub enum ErrorKind {
     IncorrectKey,
     /// The key cannot be used with the requested algorithm or for this operation.
     InvalidKeyUsage,
+    /// Verify: the signature does not hold for this key, message and algorithm.
+    InvalidSignature,
+    /// VerifyMac: the MAC does not hold for this key, message and algorithm.
+    InvalidMac,
     /// An ARN (or an alias where only keys are allowed) is not valid here.
     InvalidArn,
     /// A grant id that is malformed or names no grant of the key.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::crypto::dry_run_stop;
-use super::model::{Key, KeyUsage, Millis};
+use super::model::{Key, KeySpec, KeyUsage, Millis};
 use super::paging::{self, page, Page};
 use super::rules::Op;
 use super::{Caller, ErrorKind, Kms, KmsError};
@@ -410,7 +410,7 @@ fn canonical(operations: &[&'static str]) -> Vec<&'static str> {
 
 /// The operations must suit the key, and a constraint must fit AWS's limits.
 fn check_terms(key: &Key, terms: &GrantTerms) -> Result<(), KmsError> {
-    let supported = supported_operations(key.usage);
+    let supported = supported_operations(key.usage, key.spec);
     if let Some(op) = terms.operations.iter().find(|op| !supported(op)) {
         return Err(KmsError::new(
             ErrorKind::Validation,
@@ -435,20 +435,38 @@ fn check_terms(key: &Key, terms: &GrantTerms) -> Result<(), KmsError> {
     Ok(())
 }
 
-/// The grant operations a key of `usage` supports (the AWS "grant operations" table):
-/// every operation but those of asymmetric, HMAC and key-agreement keys.
-fn supported_operations(usage: KeyUsage) -> impl Fn(&str) -> bool {
-    const NOT_FOR_ENCRYPTION_KEYS: &[&str] = &[
-        "Sign",
-        "Verify",
-        "GetPublicKey",
-        "GenerateMac",
-        "VerifyMac",
-        "DeriveSharedSecret",
+/// The grant operations a key of `usage` and `spec` supports (the AWS "grant operations"
+/// table).
+fn supported_operations(usage: KeyUsage, spec: KeySpec) -> impl Fn(&str) -> bool {
+    const EVERY_KEY: &[&str] = &["CreateGrant", "RetireGrant", "DescribeKey"];
+    const SYMMETRIC: &[&str] = &[
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
     ];
-    move |op| match usage {
-        KeyUsage::EncryptDecrypt => !NOT_FOR_ENCRYPTION_KEYS.contains(&op),
-    }
+    const RSA_ENCRYPTION: &[&str] = &[
+        "Decrypt",
+        "Encrypt",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "GetPublicKey",
+    ];
+    const SIGNING: &[&str] = &["Sign", "Verify", "GetPublicKey"];
+    const MAC: &[&str] = &["GenerateMac", "VerifyMac"];
+    const AGREEMENT: &[&str] = &["DeriveSharedSecret", "GetPublicKey"];
+    let own = match usage {
+        KeyUsage::EncryptDecrypt if spec == KeySpec::SymmetricDefault => SYMMETRIC,
+        KeyUsage::EncryptDecrypt => RSA_ENCRYPTION,
+        KeyUsage::SignVerify => SIGNING,
+        KeyUsage::GenerateVerifyMac => MAC,
+        KeyUsage::KeyAgreement => AGREEMENT,
+    };
+    move |op| EVERY_KEY.contains(&op) || own.contains(&op)
 }
 
 /// 64 lowercase hex characters from the OS RNG (244 random bits: two v4 UUIDs).

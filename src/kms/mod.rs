@@ -2,6 +2,7 @@
 //! operation that orchestrates the sidecar and the token.
 
 pub mod aliases;
+pub mod asym;
 mod authorize;
 pub mod ciphertext;
 pub mod clock;
@@ -227,8 +228,9 @@ impl Kms {
             .any(|k| self.state_of(k) == rules::KeyState::Unavailable)
     }
 
-    /// Applies the key-state table to `op` on `key`.
+    /// Applies the key-usage rules, then the key-state table, to `op` on `key`.
     fn check(&self, op: rules::Op, key: &Key) -> Result<rules::Verdict, KmsError> {
+        asym::usage::permits(op, key, &self.arn(key))?;
         let facts = rules::KeyFacts {
             state: self.state_of(key),
             external: key.origin == model::Origin::External,

@@ -111,13 +111,47 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(
-    /// KeyUsage: only symmetric encryption is offered so far.
-    KeyUsage { EncryptDecrypt = "ENCRYPT_DECRYPT" }
+    /// KeyUsage.
+    KeyUsage {
+        /// Encrypt and decrypt (symmetric keys and RSA keys).
+        EncryptDecrypt = "ENCRYPT_DECRYPT",
+        /// Sign and verify (RSA and ECC keys).
+        SignVerify = "SIGN_VERIFY",
+        /// GenerateMac and VerifyMac (HMAC keys).
+        GenerateVerifyMac = "GENERATE_VERIFY_MAC",
+        /// DeriveSharedSecret (NIST ECC keys).
+        KeyAgreement = "KEY_AGREEMENT"
+    }
 );
 
 wire_enum!(
-    /// KeySpec: AES-256-GCM inside the token.
-    KeySpec { SymmetricDefault = "SYMMETRIC_DEFAULT" }
+    /// KeySpec: the key's algorithm and size; the private or secret half is in the token.
+    KeySpec {
+        /// AES-256-GCM.
+        SymmetricDefault = "SYMMETRIC_DEFAULT",
+        /// RSA, 2048-bit modulus.
+        Rsa2048 = "RSA_2048",
+        /// RSA, 3072-bit modulus.
+        Rsa3072 = "RSA_3072",
+        /// RSA, 4096-bit modulus.
+        Rsa4096 = "RSA_4096",
+        /// NIST P-256 (secp256r1).
+        EccNistP256 = "ECC_NIST_P256",
+        /// NIST P-384 (secp384r1).
+        EccNistP384 = "ECC_NIST_P384",
+        /// NIST P-521 (secp521r1).
+        EccNistP521 = "ECC_NIST_P521",
+        /// secp256k1.
+        EccSecgP256k1 = "ECC_SECG_P256K1",
+        /// HMAC with SHA-224, 224-bit key.
+        Hmac224 = "HMAC_224",
+        /// HMAC with SHA-256, 256-bit key.
+        Hmac256 = "HMAC_256",
+        /// HMAC with SHA-384, 384-bit key.
+        Hmac384 = "HMAC_384",
+        /// HMAC with SHA-512, 512-bit key.
+        Hmac512 = "HMAC_512"
+    }
 );
 
 wire_enum!(
@@ -246,5 +280,53 @@ wire_enum!(
         Rsa3072 = "RSA_3072",
         /// RSA 4096-bit.
         Rsa4096 = "RSA_4096"
+    }
+);
+
+wire_enum!(
+    /// SigningAlgorithm of Sign and Verify (the ones served; see `asym::signing_algorithms`).
+    SigningAlgorithm {
+        /// RSASSA-PSS with SHA-256, MGF1-SHA-256 and a 32-byte salt.
+        RsassaPssSha256 = "RSASSA_PSS_SHA_256",
+        /// RSASSA-PSS with SHA-384, MGF1-SHA-384 and a 48-byte salt.
+        RsassaPssSha384 = "RSASSA_PSS_SHA_384",
+        /// RSASSA-PSS with SHA-512, MGF1-SHA-512 and a 64-byte salt.
+        RsassaPssSha512 = "RSASSA_PSS_SHA_512",
+        /// RSASSA-PKCS1-v1_5 with SHA-256.
+        RsassaPkcs1V15Sha256 = "RSASSA_PKCS1_V1_5_SHA_256",
+        /// RSASSA-PKCS1-v1_5 with SHA-384.
+        RsassaPkcs1V15Sha384 = "RSASSA_PKCS1_V1_5_SHA_384",
+        /// RSASSA-PKCS1-v1_5 with SHA-512.
+        RsassaPkcs1V15Sha512 = "RSASSA_PKCS1_V1_5_SHA_512",
+        /// ECDSA with SHA-256.
+        EcdsaSha256 = "ECDSA_SHA_256",
+        /// ECDSA with SHA-384.
+        EcdsaSha384 = "ECDSA_SHA_384",
+        /// ECDSA with SHA-512.
+        EcdsaSha512 = "ECDSA_SHA_512"
+    }
+);
+
+wire_enum!(
+    /// MacAlgorithm of GenerateMac and VerifyMac.
+    MacAlgorithm {
+        /// HMAC with SHA-224.
+        HmacSha224 = "HMAC_SHA_224",
+        /// HMAC with SHA-256.
+        HmacSha256 = "HMAC_SHA_256",
+        /// HMAC with SHA-384.
+        HmacSha384 = "HMAC_SHA_384",
+        /// HMAC with SHA-512.
+        HmacSha512 = "HMAC_SHA_512"
+    }
+);
+
+wire_enum!(
+    /// MessageType of Sign and Verify.
+    MessageType {
+        /// The message itself, hashed here with the algorithm's hash.
+        Raw = "RAW",
+        /// A digest the caller computed with the algorithm's hash.
+        Digest = "DIGEST"
     }
 );

@@ -137,12 +137,16 @@ pub enum Op {
     GenerateDataKey,
     /// `GenerateDataKeyWithoutPlaintext`.
     GenerateDataKeyWithoutPlaintext,
+    /// `GenerateMac`.
+    GenerateMac,
     /// `GetKeyPolicy`.
     GetKeyPolicy,
     /// `GetKeyRotationStatus`.
     GetKeyRotationStatus,
     /// `GetParametersForImport`.
     GetParametersForImport,
+    /// `GetPublicKey`.
+    GetPublicKey,
     /// `ImportKeyMaterial`.
     ImportKeyMaterial,
     /// `ListAliases` filtered by `KeyId` (the key is optional; without one, nothing is checked).
@@ -171,6 +175,8 @@ pub enum Op {
     RotateKeyOnDemand,
     /// `ScheduleKeyDeletion`.
     ScheduleKeyDeletion,
+    /// `Sign`.
+    Sign,
     /// `TagResource`.
     TagResource,
     /// `UntagResource`.
@@ -180,11 +186,15 @@ pub enum Op {
     UpdateAliasTarget,
     /// `UpdateKeyDescription`.
     UpdateKeyDescription,
+    /// `Verify`.
+    Verify,
+    /// `VerifyMac`.
+    VerifyMac,
 }
 
 impl Op {
     /// Every operation, in the order of the key-state table.
-    pub const ALL: [Op; 35] = [
+    pub const ALL: [Op; 40] = [
         Op::CancelKeyDeletion,
         Op::CreateAlias,
         Op::CreateGrant,
@@ -199,9 +209,11 @@ impl Op {
         Op::Encrypt,
         Op::GenerateDataKey,
         Op::GenerateDataKeyWithoutPlaintext,
+        Op::GenerateMac,
         Op::GetKeyPolicy,
         Op::GetKeyRotationStatus,
         Op::GetParametersForImport,
+        Op::GetPublicKey,
         Op::ImportKeyMaterial,
         Op::ListAliases,
         Op::ListGrants,
@@ -216,10 +228,13 @@ impl Op {
         Op::RevokeGrant,
         Op::RotateKeyOnDemand,
         Op::ScheduleKeyDeletion,
+        Op::Sign,
         Op::TagResource,
         Op::UntagResource,
         Op::UpdateAliasTarget,
         Op::UpdateKeyDescription,
+        Op::Verify,
+        Op::VerifyMac,
     ];
 }
 
@@ -435,6 +450,13 @@ pub fn check(op: Op, key: KeyFacts, key_arn: &str) -> Result<Verdict, Refusal> {
         (O::GenerateDataKeyWithoutPlaintext, S::PendingDeletion) => pending_deletion(),
         (O::GenerateDataKeyWithoutPlaintext, S::Unavailable) => unavailable(), // needs the token
 
+        // ---- GenerateMac -----------------------------------------------------------------
+        (O::GenerateMac, S::Enabled) => allowed(),
+        (O::GenerateMac, S::Disabled) => disabled(), // [1]
+        (O::GenerateMac, S::PendingImport) => pending_import(), // [5]
+        (O::GenerateMac, S::PendingDeletion) => pending_deletion(), // [2] or [3]: [3]
+        (O::GenerateMac, S::Unavailable) => unavailable(), // needs the token
+
         // ---- GetKeyPolicy -----------------------------------------------------------
         (
             O::GetKeyPolicy,
@@ -457,6 +479,13 @@ pub fn check(op: Op, key: KeyFacts, key_arn: &str) -> Result<Verdict, Refusal> {
         (O::GetParametersForImport, S::PendingDeletion) => only_external(pending_deletion()),
         // The wrapping key pair is generated in the token.
         (O::GetParametersForImport, S::Unavailable) => only_external(unavailable()), // [9]
+
+        // ---- GetPublicKey ----------------------------------------------------------------
+        (O::GetPublicKey, S::Enabled) => allowed(),
+        (O::GetPublicKey, S::Disabled) => disabled(), // [1]
+        (O::GetPublicKey, S::PendingImport) => pending_import(), // [5]
+        (O::GetPublicKey, S::PendingDeletion) => pending_deletion(), // [2] or [3]: [3]
+        (O::GetPublicKey, S::Unavailable) => unavailable(), // read from the token
 
         // ---- ImportKeyMaterial ------------------------------------------------------
         (O::ImportKeyMaterial, S::Enabled) => only_external(allowed()), // [9]
@@ -558,6 +587,13 @@ pub fn check(op: Op, key: KeyFacts, key_arn: &str) -> Result<Verdict, Refusal> {
         // Metadata only until the deletion date; the token object is destroyed then.
         (O::ScheduleKeyDeletion, S::Unavailable) => allowed(),
 
+        // ---- Sign ------------------------------------------------------------------------
+        (O::Sign, S::Enabled) => allowed(),
+        (O::Sign, S::Disabled) => disabled(),            // [1]
+        (O::Sign, S::PendingImport) => pending_import(), // [5]
+        (O::Sign, S::PendingDeletion) => pending_deletion(), // [2] or [3]: [3]
+        (O::Sign, S::Unavailable) => unavailable(),      // needs the token
+
         // ---- TagResource ------------------------------------------------------------
         (O::TagResource, S::Enabled | S::Disabled | S::PendingImport) => allowed(),
         (O::TagResource, S::PendingDeletion) => pending_deletion(), // [3]
@@ -577,6 +613,20 @@ pub fn check(op: Op, key: KeyFacts, key_arn: &str) -> Result<Verdict, Refusal> {
         (O::UpdateKeyDescription, S::Enabled | S::Disabled | S::PendingImport) => allowed(),
         (O::UpdateKeyDescription, S::PendingDeletion) => pending_deletion(), // [3]
         (O::UpdateKeyDescription, S::Unavailable) => allowed(),
+
+        // ---- Verify ----------------------------------------------------------------------
+        (O::Verify, S::Enabled) => allowed(),
+        (O::Verify, S::Disabled) => disabled(), // [1]
+        (O::Verify, S::PendingImport) => pending_import(), // [5]
+        (O::Verify, S::PendingDeletion) => pending_deletion(), // [2] or [3]: [3]
+        (O::Verify, S::Unavailable) => unavailable(), // needs the token
+
+        // ---- VerifyMac -------------------------------------------------------------------
+        (O::VerifyMac, S::Enabled) => allowed(),
+        (O::VerifyMac, S::Disabled) => disabled(), // [1]
+        (O::VerifyMac, S::PendingImport) => pending_import(), // [5]
+        (O::VerifyMac, S::PendingDeletion) => pending_deletion(), // [2] or [3]: [3]
+        (O::VerifyMac, S::Unavailable) => unavailable(), // needs the token
     }
 }
 
@@ -622,7 +672,7 @@ mod tests {
 
     /// Expected outcome of every cell, for origin `AWS_KMS` then origin `EXTERNAL`.
     #[rustfmt::skip]
-    const GOLDEN: [(Op, [Cell; 5], [Cell; 5]); 35] = [
+    const GOLDEN: [(Op, [Cell; 5], [Cell; 5]); 40] = [
         //                                 origin AWS_KMS                         origin EXTERNAL
         //                                 Enab.  Disab. PImp.  PDel.  Unav.      Enab.  Disab. PImp.  PDel.  Unav.
         (Op::CancelKeyDeletion,            [NDel,  NDel,  NDel,  Allow, NDel ], [NDel,  NDel,  NDel,  Allow, NDel ]),
@@ -639,9 +689,11 @@ mod tests {
         (Op::Encrypt,                      [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::GenerateDataKey,              [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::GenerateDataKeyWithoutPlaintext,[Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
+        (Op::GenerateMac,                    [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::GetKeyPolicy,                 [Allow, Allow, Allow, Allow, Allow], [Allow, Allow, Allow, Allow, Allow]),
         (Op::GetKeyRotationStatus,         [Allow, Allow, Allow, Allow, Allow], [Ext,   Ext,   Ext,   Ext,   Ext  ]),
         (Op::GetParametersForImport,       [Kms,   Kms,   Kms,   Kms,   Kms  ], [Allow, Allow, Allow, Del,   Unav ]),
+        (Op::GetPublicKey,                   [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::ImportKeyMaterial,            [Kms,   Kms,   Kms,   Kms,   Kms  ], [Allow, Allow, Allow, Del,   Unav ]),
         (Op::ListAliases,                  [Allow, Allow, Allow, Allow, Allow], [Allow, Allow, Allow, Allow, Allow]),
         (Op::ListGrants,                   [Allow, Allow, Allow, Allow, Allow], [Allow, Allow, Allow, Allow, Allow]),
@@ -656,10 +708,13 @@ mod tests {
         (Op::RevokeGrant,                  [Allow, Allow, Allow, Allow, Allow], [Allow, Allow, Allow, Allow, Allow]),
         (Op::RotateKeyOnDemand,            [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::ScheduleKeyDeletion,          [Allow, Allow, Allow, Del,   Allow], [Allow, Allow, Allow, Del,   Allow]),
+        (Op::Sign,                           [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::TagResource,                  [Allow, Allow, Allow, Del,   Allow], [Allow, Allow, Allow, Del,   Allow]),
         (Op::UntagResource,                [Allow, Allow, Allow, Del,   Allow], [Allow, Allow, Allow, Del,   Allow]),
         (Op::UpdateAliasTarget,            [Allow, Allow, Allow, Del,   Allow], [Allow, Allow, Allow, Del,   Allow]),
         (Op::UpdateKeyDescription,         [Allow, Allow, Allow, Del,   Allow], [Allow, Allow, Allow, Del,   Allow]),
+        (Op::Verify,                         [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
+        (Op::VerifyMac,                      [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
     ];
 
     /// The full expected result of a [`Cell`].
@@ -736,30 +791,35 @@ mod tests {
                 Op::Encrypt => 11,
                 Op::GenerateDataKey => 12,
                 Op::GenerateDataKeyWithoutPlaintext => 13,
-                Op::GetKeyPolicy => 14,
-                Op::GetKeyRotationStatus => 15,
-                Op::GetParametersForImport => 16,
-                Op::ImportKeyMaterial => 17,
-                Op::ListAliases => 18,
-                Op::ListGrants => 19,
-                Op::ListKeyPolicies => 20,
-                Op::ListKeyRotations => 21,
-                Op::ListResourceTags => 22,
-                Op::ListRetirableGrants => 23,
-                Op::PutKeyPolicy => 24,
-                Op::ReEncryptFrom => 25,
-                Op::ReEncryptTo => 26,
-                Op::RetireGrant => 27,
-                Op::RevokeGrant => 28,
-                Op::RotateKeyOnDemand => 29,
-                Op::ScheduleKeyDeletion => 30,
-                Op::TagResource => 31,
-                Op::UntagResource => 32,
-                Op::UpdateAliasTarget => 33,
-                Op::UpdateKeyDescription => 34,
+                Op::GenerateMac => 14,
+                Op::GetKeyPolicy => 15,
+                Op::GetKeyRotationStatus => 16,
+                Op::GetParametersForImport => 17,
+                Op::GetPublicKey => 18,
+                Op::ImportKeyMaterial => 19,
+                Op::ListAliases => 20,
+                Op::ListGrants => 21,
+                Op::ListKeyPolicies => 22,
+                Op::ListKeyRotations => 23,
+                Op::ListResourceTags => 24,
+                Op::ListRetirableGrants => 25,
+                Op::PutKeyPolicy => 26,
+                Op::ReEncryptFrom => 27,
+                Op::ReEncryptTo => 28,
+                Op::RetireGrant => 29,
+                Op::RevokeGrant => 30,
+                Op::RotateKeyOnDemand => 31,
+                Op::ScheduleKeyDeletion => 32,
+                Op::Sign => 33,
+                Op::TagResource => 34,
+                Op::UntagResource => 35,
+                Op::UpdateAliasTarget => 36,
+                Op::UpdateKeyDescription => 37,
+                Op::Verify => 38,
+                Op::VerifyMac => 39,
             }
         }
-        let mut seen = [false; 35];
+        let mut seen = [false; 40];
         for op in Op::ALL {
             assert!(!seen[slot(op)], "{op:?} listed twice in Op::ALL");
             seen[slot(op)] = true;

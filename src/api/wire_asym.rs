@@ -1,0 +1,115 @@
+//! Request and response shapes of the asymmetric and HMAC operations, named and spelled as
+//! in the AWS KMS model.
+
+use serde::{Deserialize, Serialize};
+
+use super::wire::{Blob, B64};
+
+/// Sign input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SignRequest {
+    pub key_id: Option<String>,
+    pub message: Option<Blob>,
+    pub message_type: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub signing_algorithm: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+/// Sign output.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignResponse<'a> {
+    pub key_id: String,
+    pub signature: B64<'a>,
+    pub signing_algorithm: &'static str,
+}
+
+/// Verify input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct VerifyRequest {
+    pub key_id: Option<String>,
+    pub message: Option<Blob>,
+    pub message_type: Option<String>,
+    pub signature: Option<Blob>,
+    pub signing_algorithm: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+/// Verify output.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyResponse {
+    pub key_id: String,
+    pub signature_valid: bool,
+    pub signing_algorithm: &'static str,
+}
+
+/// GetPublicKey input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GetPublicKeyRequest {
+    pub key_id: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+}
+
+/// GetPublicKey output.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPublicKeyResponse<'a> {
+    pub key_id: String,
+    pub public_key: B64<'a>,
+    pub customer_master_key_spec: &'static str,
+    pub key_spec: &'static str,
+    pub key_usage: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encryption_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signing_algorithms: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_agreement_algorithms: Vec<&'static str>,
+}
+
+/// GenerateMac input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GenerateMacRequest {
+    pub message: Option<Blob>,
+    pub key_id: Option<String>,
+    pub mac_algorithm: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+/// GenerateMac output.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateMacResponse<'a> {
+    pub mac: B64<'a>,
+    pub mac_algorithm: &'static str,
+    pub key_id: String,
+}
+
+/// VerifyMac input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct VerifyMacRequest {
+    pub message: Option<Blob>,
+    pub key_id: Option<String>,
+    pub mac_algorithm: Option<String>,
+    pub mac: Option<Blob>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+}
+
+/// VerifyMac output.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyMacResponse {
+    pub key_id: String,
+    pub mac_valid: bool,
+    pub mac_algorithm: &'static str,
+}
