@@ -61,7 +61,15 @@ pub async fn open(settings: &Settings) -> Result<Opened, StartError> {
     let principals = Principals::new(&identity.account, configured);
     let clock = clock(settings, &hsm)?;
     let audit = Arc::new(open_audit(settings, &hsm).await?);
-    let kms = Kms::start(hsm, store, identity, principals, Arc::new(clock)).await?;
+    let kms = Kms::start(
+        hsm,
+        store,
+        identity,
+        principals,
+        Arc::new(clock),
+        audit.clone(),
+    )
+    .await?;
     let kms = Arc::new(kms);
     let every = std::time::Duration::from_secs(settings.scheduler.interval_seconds);
     kms::scheduler::spawn(kms.clone(), every);

@@ -3,6 +3,7 @@
 
 pub mod aliases;
 mod authorize;
+mod changes;
 pub mod ciphertext;
 pub mod clock;
 mod create_key;
@@ -30,6 +31,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::audit::AuditLog;
 use crate::hsm::Hsm;
 use crate::store::Store;
 
@@ -69,6 +71,8 @@ pub struct Kms {
     generations: tokio::sync::Semaphore,
     /// The principals a key policy may name.
     principals: policies::Principals,
+    /// Where the scheduler's own changes are recorded.
+    audit: Arc<AuditLog>,
 }
 
 impl Kms {
@@ -79,6 +83,7 @@ impl Kms {
         identity: Identity,
         principals: policies::Principals,
         clock: Arc<Clock>,
+        audit: Arc<AuditLog>,
     ) -> Result<Kms, KmsError> {
         let kms = Kms {
             generations: tokio::sync::Semaphore::new((hsm.session_pool_size() / 2).max(1)),
@@ -91,6 +96,7 @@ impl Kms {
             writes: tokio::sync::Mutex::new(()),
             policies: RwLock::new(HashMap::new()),
             principals,
+            audit,
         };
         kms.reconcile().await?;
         kms.run_due_work().await;

@@ -10,9 +10,11 @@ impl Kms {
     /// Does everything that is due now.
     pub async fn run_due_work(&self) {
         let now = self.clock.now();
-        self.delete_due_keys(now).await;
-        self.rotate_due_keys(now).await;
-        self.expire_due_imports(now).await;
+        if self.changes_recordable() {
+            self.delete_due_keys(now).await;
+            self.rotate_due_keys(now).await;
+            self.expire_due_imports(now).await;
+        }
         self.look_for_unavailable_keys().await;
     }
 
