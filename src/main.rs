@@ -100,15 +100,55 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let transport = hsmkms::api::Transport::new(&settings.server, listen)?;
     let opened = hsmkms::open(&settings).await?;
     let listener = TcpListener::bind(listen).await?;
+    let ops_listener = match settings.server.ops_listen {
+        Some(address) => Some(TcpListener::bind(address).await?),
+        None => None,
+    };
     let endpoint = format!("{}://{}", transport.scheme(), listener.local_addr()?);
     print_banner(&endpoint, &settings);
     let service = Arc::new(hsmkms::api::Service::new(
-        opened.kms,
+        opened.kms.clone(),
         opened.audit.clone(),
         &settings,
     )?);
-    hsmkms::api::serve(listener, transport, service, shutdown_signal()).await;
-    tokio::task::spawn_blocking(move || opened.audit.close()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let ops = match ops_listener {
+        Some(ops_listener) => {
+            tracing::info!(address = %ops_listener.local_addr()?, "operator endpoints (/metrics, /healthz, /readyz)");
+            let (service, server, stopped) =
+                (service.clone(), settings.server.clone(), stopped.clone());
+            Some(tokio::spawn(async move {
+                hsmkms::api::serve_ops(ops_listener, &server, service, until_stopped(stopped)).await
+            }))
+        }
+        None => None,
+    };
+    hsmkms::api::serve(listener, transport, service, until_stopped(stopped)).await;
+    if let Some(ops) = ops {
+        ops.await??;
+    }
+    close(opened, &settings).await
+}
+
+/// After the last answer: stops the scheduler, signs the audit log's tail, then closes
+/// the token's sessions and finalizes its module.
+async fn close(
+    opened: hsmkms::Opened,
+    settings: &hsmkms::config::Settings,
+) -> Result<(), Box<dyn std::error::Error>> {
+    opened.scheduler.abort();
+    let audit = opened.audit.clone();
+    tokio::task::spawn_blocking(move || audit.close()).await?;
+    let grace = std::time::Duration::from_secs(settings.server.shutdown_grace_seconds);
+    opened.kms.hsm().close(grace).await;
     tracing::info!("stopped");
     Ok(())
 }

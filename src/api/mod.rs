@@ -12,6 +12,7 @@ mod grants;
 mod handlers;
 mod import;
 mod lifecycle;
+mod ops;
 mod policies;
 mod rotation;
 mod sigv4;
@@ -65,6 +66,32 @@ pub async fn serve(
         .await;
 }
 
+/// Serves only the operator's endpoints (`/metrics`, `/healthz`, `/readyz`) from
+/// `listener`, plain HTTP, until `shutdown` completes: for `server.ops_listen`.
+pub async fn serve_ops(
+    listener: TcpListener,
+    settings: &crate::config::ServerSettings,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), TransportError> {
+    let mut plain = settings.clone();
+    plain.tls = None;
+    plain.allow_plaintext = true; // counts and states only, never key data
+    let address = listener
+        .local_addr()
+        .map_err(|e| TransportError::Invalid(e.to_string()))?;
+    let transport = Transport::new(&plain, address)?;
+    let handler = move |req: Request<Incoming>| {
+        let service = service.clone();
+        async move {
+            let answer = ops::answer(&service, req.method(), req.uri().path()).await;
+            Ok::<_, Infallible>(answer.unwrap_or_else(ops::not_found))
+        }
+    };
+    transport.run(listener, handler, shutdown).await;
+    Ok(())
+}
+
 /// What answers requests: the authenticator in front of the key management service.
 pub struct Service {
     /// The domain.
@@ -78,6 +105,10 @@ pub struct Service {
     /// The only principal that may move a development clock.
     #[cfg(feature = "dev-clock")]
     clock_principal: Option<String>,
+    /// The metrics registry and this layer's instruments.
+    ops: ops::Ops,
+    /// Whether this listener answers the operator's endpoints (no `server.ops_listen`).
+    ops_on_api: bool,
 }
 
 impl Service {
@@ -106,6 +137,8 @@ impl Service {
             "requests must be SigV4-signed with a configured access key"
         );
         Ok(Service {
+            ops: ops::Ops::new(&kms, &audit),
+            ops_on_api: settings.server.ops_listen.is_none(),
             kms,
             audit,
             auth: Authenticator::new(settings.aws.region.clone(), keys),
@@ -158,10 +191,15 @@ impl Service {
             started,
             time_ms,
         };
+        let authenticated = answered.principal.is_some();
         if let Err(e) = self.audit.record(audited::record(parts, answered)).await {
             tracing::error!(%request_id, error = %e, "request not audited; answered KMSInternalException");
             result = Err(audited::unaudited());
         }
+        let outcome = result.as_ref().err().map(|e| e.type_name);
+        let label = ops::operation_label(target.as_deref(), authenticated, outcome);
+        self.ops
+            .observe(label, outcome.unwrap_or("Success"), started.elapsed());
         let operation = target.as_deref().unwrap_or("-");
         let elapsed_us = started.elapsed().as_micros();
         match result {
@@ -183,6 +221,11 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
+    if service.ops_on_api {
+        if let Some(answer) = ops::answer(&service, req.method(), req.uri().path()).await {
+            return Ok(answer);
+        }
+    }
     let (parts, body) = req.into_parts();
     let read = read_body(body, service.body_timeout).await;
     let body = read.as_ref().map(|b| b.as_slice()).map_err(ApiError::clone);

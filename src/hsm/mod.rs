@@ -3,6 +3,7 @@
 //! thread, never on the async reactor. Nothing outside this module touches `cryptoki`.
 
 mod error;
+mod health;
 mod import;
 mod oaep;
 mod spki;
@@ -10,8 +11,9 @@ mod system_keys;
 mod templates;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -25,10 +27,12 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 pub use error::{Fault, HsmError};
+pub use health::PoolStats;
 pub use import::{Capabilities, OaepHash, Wrapping, WrappingKey};
 pub use system_keys::SystemKey;
 
 use crate::config::HsmSettings;
+use crate::metrics::{self, Latencies};
 
 /// Length of the AES-GCM initialisation vector, in bytes.
 pub const IV_LEN: usize = 12;
@@ -73,6 +77,10 @@ struct Inner {
     acquire_timeout: Duration,
     /// Key-material id (CKA_ID) to object handle: lookups on a token are linear scans.
     handles: RwLock<HashMap<Uuid, ObjectHandle>>,
+    /// Latency of each token operation (session wait excluded), for the metrics.
+    call_seconds: Latencies<metrics::Function>,
+    /// Calls waiting for a free session, for the metrics.
+    waiting: AtomicUsize,
 }
 
 impl Hsm {
@@ -100,6 +108,8 @@ impl Hsm {
             pool_size: settings.session_pool_size,
             acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
             handles: RwLock::new(HashMap::new()),
+            call_seconds: metrics::latencies(),
+            waiting: AtomicUsize::new(0),
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
@@ -230,18 +240,28 @@ impl Hsm {
         R: Send + 'static,
         F: Fn(&Inner, &Session) -> Result<R, HsmError> + Send + 'static,
     {
+        let function = health::operation_name::<F>();
         let acquire = self.inner.permits.clone().acquire_owned();
+        let waiting = health::Waiting::start(&self.inner.waiting);
         let permit = tokio::time::timeout(self.inner.acquire_timeout, acquire)
             .await
             .map_err(|_| HsmError::new(Fault::Busy, "no token session free in time"))?
             .map_err(|e| HsmError::new(Fault::Other, e.to_string()))?;
+        drop(waiting);
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             inner.run(&op)
         })
         .await
-        .map_err(|e| HsmError::new(Fault::Other, format!("token call failed: {e}")))?
+        .map_err(|e| HsmError::new(Fault::Other, format!("token call failed: {e}")))?;
+        let histogram = self
+            .inner
+            .call_seconds
+            .get_or_create_owned(&metrics::Function { function });
+        metrics::observe(&histogram, started.elapsed());
+        result
     }
 }
 

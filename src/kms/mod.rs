@@ -10,6 +10,7 @@ mod create_key;
 mod crypto;
 pub mod error;
 pub mod grants;
+mod health;
 mod import;
 mod import_token;
 pub mod keyref;
@@ -73,6 +74,8 @@ pub struct Kms {
     principals: policies::Principals,
     /// Where the scheduler's own changes are recorded.
     audit: Arc<AuditLog>,
+    /// Runs of the scheduler's due work, for the metrics.
+    runs: prometheus_client::metrics::counter::Counter,
 }
 
 impl Kms {
@@ -97,6 +100,7 @@ impl Kms {
             policies: RwLock::new(HashMap::new()),
             principals,
             audit,
+            runs: Default::default(),
         };
         kms.reconcile().await?;
         kms.run_due_work().await;

@@ -9,6 +9,7 @@ use super::Kms;
 impl Kms {
     /// Does everything that is due now.
     pub async fn run_due_work(&self) {
+        self.runs.inc();
         let now = self.clock.now();
         if self.changes_recordable() {
             self.delete_due_keys(now).await;

@@ -3,6 +3,7 @@
 
 mod aliases;
 mod grants;
+mod health;
 mod import_jobs;
 mod migrations;
 mod tags;
