@@ -228,6 +228,7 @@ impl Transport {
                 Err(_) => tracing::debug!(%peer, "too many connections: closing unanswered"),
             }
         }
+        drop(listener); // new connections are refused now, not left in the backlog
         tracing::info!("no longer accepting connections; letting requests in flight finish");
         if tokio::time::timeout(transport.shutdown_grace, graceful.shutdown())
             .await
