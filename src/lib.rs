@@ -44,7 +44,7 @@ pub struct Opened {
     /// The audit log.
     pub audit: Arc<audit::AuditLog>,
     /// The scheduler's task, stopped at shutdown.
-    pub scheduler: tokio::task::JoinHandle<()>,
+    pub scheduler: kms::scheduler::Running,
 }
 
 /// Opens the sidecar, the token and the audit log, and builds the service.

@@ -66,21 +66,26 @@ pub async fn serve(
         .await;
 }
 
-/// Serves only the operator's endpoints (`/metrics`, `/healthz`, `/readyz`) from
-/// `listener`, plain HTTP, until `shutdown` completes: for `server.ops_listen`.
-pub async fn serve_ops(
-    listener: TcpListener,
+/// The transport of `server.ops_listen`: the API's limits and timeouts, plain HTTP on any
+/// address (its endpoints serve counts and states only, never key data).
+pub fn ops_transport(
     settings: &crate::config::ServerSettings,
-    service: Arc<Service>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), TransportError> {
+    listen: std::net::SocketAddr,
+) -> Result<Transport, TransportError> {
     let mut plain = settings.clone();
     plain.tls = None;
-    plain.allow_plaintext = true; // counts and states only, never key data
-    let address = listener
-        .local_addr()
-        .map_err(|e| TransportError::Invalid(e.to_string()))?;
-    let transport = Transport::new(&plain, address)?;
+    plain.allow_plaintext = true;
+    Transport::new(&plain, listen)
+}
+
+/// Serves only the operator's endpoints (`/metrics`, `/healthz`, `/readyz`) from
+/// `listener` until `shutdown` completes; anything else is 404.
+pub async fn serve_ops(
+    listener: TcpListener,
+    transport: Transport,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()>,
+) {
     let handler = move |req: Request<Incoming>| {
         let service = service.clone();
         async move {
@@ -89,7 +94,6 @@ pub async fn serve_ops(
         }
     };
     transport.run(listener, handler, shutdown).await;
-    Ok(())
 }
 
 /// What answers requests: the authenticator in front of the key management service.
