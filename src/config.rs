@@ -127,6 +127,18 @@ pub struct ServerSettings {
     /// Seconds a kept-alive connection may wait for its next request before it is closed.
     #[serde(default = "default_idle_timeout_seconds")]
     pub idle_timeout_seconds: u64,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served, plain HTTP, when they should
+    /// not share the API's address; unset, the API's listener serves them.
+    #[serde(default)]
+    pub ops_listen: Option<SocketAddr>,
+    /// Seconds that requests in flight at SIGTERM or SIGINT have to finish before the
+    /// daemon closes the audit log and the token anyway.
+    #[serde(default = "default_shutdown_grace_seconds")]
+    pub shutdown_grace_seconds: u64,
+}
+
+fn default_shutdown_grace_seconds() -> u64 {
+    30
 }
 
 fn default_max_connections() -> usize {

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod config;
 pub mod hsm;
 pub mod kms;
+pub mod metrics;
 pub mod store;
 
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub struct Opened {
     pub kms: Arc<Kms>,
     /// The audit log.
     pub audit: Arc<audit::AuditLog>,
+    /// The scheduler's task, stopped at shutdown.
+    pub scheduler: kms::scheduler::Running,
 }
 
 /// Opens the sidecar, the token and the audit log, and builds the service.
@@ -61,11 +64,23 @@ pub async fn open(settings: &Settings) -> Result<Opened, StartError> {
     let principals = Principals::new(&identity.account, configured);
     let clock = clock(settings, &hsm)?;
     let audit = Arc::new(open_audit(settings, &hsm).await?);
-    let kms = Kms::start(hsm, store, identity, principals, Arc::new(clock)).await?;
+    let kms = Kms::start(
+        hsm,
+        store,
+        identity,
+        principals,
+        Arc::new(clock),
+        audit.clone(),
+    )
+    .await?;
     let kms = Arc::new(kms);
     let every = std::time::Duration::from_secs(settings.scheduler.interval_seconds);
-    kms::scheduler::spawn(kms.clone(), every);
-    Ok(Opened { kms, audit })
+    let scheduler = kms::scheduler::spawn(kms.clone(), every);
+    Ok(Opened {
+        kms,
+        audit,
+        scheduler,
+    })
 }
 
 /// `hsmkms audit verify`: checks the chain in `path` (a directory of log files, from the

@@ -104,17 +104,58 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let settings = hsmkms::config::Settings::load(&args.config)?;
     let listen = args.listen.unwrap_or(settings.server.listen);
     let transport = hsmkms::api::Transport::new(&settings.server, listen)?;
+    let ops_transport = (settings.server.ops_listen)
+        .map(|address| hsmkms::api::ops_transport(&settings.server, address).map(|t| (address, t)))
+        .transpose()?;
     let opened = hsmkms::open(&settings).await?;
     let listener = TcpListener::bind(listen).await?;
+    let ops_listener = match ops_transport {
+        Some((address, transport)) => Some((TcpListener::bind(address).await?, transport)),
+        None => None,
+    };
     let endpoint = format!("{}://{}", transport.scheme(), listener.local_addr()?);
     print_banner(&endpoint, &settings);
     let service = Arc::new(hsmkms::api::Service::new(
-        opened.kms,
+        opened.kms.clone(),
         opened.audit.clone(),
         &settings,
     )?);
-    hsmkms::api::serve(listener, transport, service, shutdown_signal()).await;
-    tokio::task::spawn_blocking(move || opened.audit.close()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let ops = ops_listener.map(|(ops_listener, ops_transport)| {
+        let (service, stopped) = (service.clone(), until_stopped(stopped.clone()));
+        tokio::spawn(hsmkms::api::serve_ops(
+            ops_listener,
+            ops_transport,
+            service,
+            stopped,
+        ))
+    });
+    hsmkms::api::serve(listener, transport, service, until_stopped(stopped)).await;
+    if let Some(ops) = ops {
+        ops.await?;
+    }
+    close(opened, &settings).await
+}
+
+/// After the last answer: lets the scheduler finish its run, signs the audit log's tail, then closes
+/// the token's sessions and finalizes its module.
+async fn close(
+    opened: hsmkms::Opened,
+    settings: &hsmkms::config::Settings,
+) -> Result<(), Box<dyn std::error::Error>> {
+    opened.scheduler.stop().await;
+    let audit = opened.audit.clone();
+    tokio::task::spawn_blocking(move || audit.close()).await?;
+    let grace = std::time::Duration::from_secs(settings.server.shutdown_grace_seconds);
+    opened.kms.hsm().close(grace).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -188,6 +188,9 @@ async fn private_and_secret_halves_never_leave_the_token() {
     // Their objects pass vetting at start-up: every key is served, none Unavailable.
     for key in keys.keys() {
         let meta = common::describe(&daemon.client(), key.key_id().unwrap()).await;
-        assert_eq!(meta.key_state(), Some(&aws_sdk_kms::types::KeyState::Enabled));
+        assert_eq!(
+            meta.key_state(),
+            Some(&aws_sdk_kms::types::KeyState::Enabled)
+        );
     }
 }

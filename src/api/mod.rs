@@ -13,6 +13,7 @@ mod grants;
 mod handlers;
 mod import;
 mod lifecycle;
+mod ops;
 mod policies;
 mod rotation;
 mod sigv4;
@@ -67,6 +68,36 @@ pub async fn serve(
         .await;
 }
 
+/// The transport of `server.ops_listen`: the API's limits and timeouts, plain HTTP on any
+/// address (its endpoints serve counts and states only, never key data).
+pub fn ops_transport(
+    settings: &crate::config::ServerSettings,
+    listen: std::net::SocketAddr,
+) -> Result<Transport, TransportError> {
+    let mut plain = settings.clone();
+    plain.tls = None;
+    plain.allow_plaintext = true;
+    Transport::new(&plain, listen)
+}
+
+/// Serves only the operator's endpoints (`/metrics`, `/healthz`, `/readyz`) from
+/// `listener` until `shutdown` completes; anything else is 404.
+pub async fn serve_ops(
+    listener: TcpListener,
+    transport: Transport,
+    service: Arc<Service>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let handler = move |req: Request<Incoming>| {
+        let service = service.clone();
+        async move {
+            let answer = ops::answer(&service, req.method(), req.uri().path()).await;
+            Ok::<_, Infallible>(answer.unwrap_or_else(ops::not_found))
+        }
+    };
+    transport.run(listener, handler, shutdown).await;
+}
+
 /// What answers requests: the authenticator in front of the key management service.
 pub struct Service {
     /// The domain.
@@ -80,6 +111,10 @@ pub struct Service {
     /// The only principal that may move a development clock.
     #[cfg(feature = "dev-clock")]
     clock_principal: Option<String>,
+    /// The metrics registry and this layer's instruments.
+    ops: ops::Ops,
+    /// Whether this listener answers the operator's endpoints (no `server.ops_listen`).
+    ops_on_api: bool,
 }
 
 impl Service {
@@ -108,6 +143,8 @@ impl Service {
             "requests must be SigV4-signed with a configured access key"
         );
         Ok(Service {
+            ops: ops::Ops::new(&kms, &audit),
+            ops_on_api: settings.server.ops_listen.is_none(),
             kms,
             audit,
             auth: Authenticator::new(settings.aws.region.clone(), keys),
@@ -160,10 +197,15 @@ impl Service {
             started,
             time_ms,
         };
+        let authenticated = answered.principal.is_some();
         if let Err(e) = self.audit.record(audited::record(parts, answered)).await {
             tracing::error!(%request_id, error = %e, "request not audited; answered KMSInternalException");
             result = Err(audited::unaudited());
         }
+        let outcome = result.as_ref().err().map(|e| e.type_name);
+        let label = ops::operation_label(target.as_deref(), authenticated, outcome);
+        self.ops
+            .observe(label, outcome.unwrap_or("Success"), started.elapsed());
         let operation = target.as_deref().unwrap_or("-");
         let elapsed_us = started.elapsed().as_micros();
         match result {
@@ -185,6 +227,11 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
+    if service.ops_on_api {
+        if let Some(answer) = ops::answer(&service, req.method(), req.uri().path()).await {
+            return Ok(answer);
+        }
+    }
     let (parts, body) = req.into_parts();
     let read = read_body(body, service.body_timeout).await;
     let body = read.as_ref().map(|b| b.as_slice()).map_err(ApiError::clone);

@@ -102,6 +102,8 @@ pub struct Transport {
     header_timeout: Duration,
     /// Bound on the wait for the next request on a kept-alive connection.
     idle_timeout: Duration,
+    /// Bound on the wait for requests in flight once shutdown begins.
+    shutdown_grace: Duration,
 }
 
 impl Transport {
@@ -119,6 +121,10 @@ impl Transport {
             settings.header_timeout_seconds,
         )?;
         let idle_timeout = timeout("server.idle_timeout_seconds", settings.idle_timeout_seconds)?;
+        let shutdown_grace = timeout(
+            "server.shutdown_grace_seconds",
+            settings.shutdown_grace_seconds,
+        )?;
         let tls = match &settings.tls {
             Some(tls) => Some(TlsAcceptor::from(Arc::new(server_config(tls)?))),
             None => {
@@ -141,6 +147,7 @@ impl Transport {
             max_connections: settings.max_connections,
             header_timeout,
             idle_timeout,
+            shutdown_grace,
         })
     }
 
@@ -221,7 +228,17 @@ impl Transport {
                 Err(_) => tracing::debug!(%peer, "too many connections: closing unanswered"),
             }
         }
-        graceful.shutdown().await;
+        drop(listener); // new connections are refused now, not left in the backlog
+        tracing::info!("no longer accepting connections; letting requests in flight finish");
+        if tokio::time::timeout(transport.shutdown_grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                grace_seconds = transport.shutdown_grace.as_secs(),
+                "requests still in flight when the shutdown grace ran out are cut off"
+            );
+        }
     }
 
     /// One admitted connection: the TLS handshake if any, then HTTP/1.1 under the watchdog.

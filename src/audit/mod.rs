@@ -13,11 +13,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::oneshot;
 
 pub use record::{Event, Parameters, RequestRecord, ResponseIds, StateChange};
 pub use verify::{verify, Problem, Report};
 
+use crate::metrics;
 use writer::{Job, Writer};
 
 /// Files are `audit-<first sequence number>.jsonl`, so name order is chain order.
@@ -51,13 +53,34 @@ pub struct AuditLog {
     sender: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     healthy: Arc<AtomicBool>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// How long each group commit took and how many records it held, for the metrics.
+    stats: WriteStats,
+}
+
+/// What each group commit costs: its latency (write and fsync) and its size.
+#[derive(Debug, Clone)]
+pub struct WriteStats {
+    /// Seconds per write, fsync included.
+    pub write_seconds: Histogram,
+    /// Records per write.
+    pub batch_records: Histogram,
+}
+
+impl WriteStats {
+    fn new() -> WriteStats {
+        WriteStats {
+            write_seconds: metrics::latency(),
+            batch_records: metrics::sizes(),
+        }
+    }
 }
 
 impl AuditLog {
     /// Opens (or continues) the chain in `options.dir` and starts the writer. Blocking.
     pub fn open(options: Options, signer: Signer) -> Result<AuditLog, AuditError> {
         let healthy = Arc::new(AtomicBool::new(true));
-        let writer = Writer::open(options, signer, healthy.clone())?;
+        let stats = WriteStats::new();
+        let writer = Writer::open(options, signer, healthy.clone(), stats.clone())?;
         let (sender, receiver) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -67,6 +90,7 @@ impl AuditLog {
             sender: Mutex::new(Some(sender)),
             healthy,
             thread: Mutex::new(Some(thread)),
+            stats,
         })
     }
 
@@ -76,7 +100,13 @@ impl AuditLog {
             sender: Mutex::new(None),
             healthy: Arc::new(AtomicBool::new(true)),
             thread: Mutex::new(None),
+            stats: WriteStats::new(),
         }
+    }
+
+    /// Write latencies and batch sizes.
+    pub fn stats(&self) -> &WriteStats {
+        &self.stats
     }
 
     /// Whether the last write succeeded (readiness).

@@ -13,11 +13,15 @@ use tokio::sync::oneshot;
 
 use super::{
     checkpoint_message, file_name, files_in, genesis, hex, line_hash, now_ms, AuditError, Event,
-    Options, Signer, CHECKPOINT_SIGNER,
+    Options, Signer, WriteStats, CHECKPOINT_SIGNER,
 };
+use crate::metrics;
 
 /// Records taken into one write at most; more wait for the next.
 const MAX_BATCH: usize = 4096;
+/// While writes fail, how often a checkpoint is tried, so the log finds out by itself
+/// that it can write again (and readiness returns) even when no request comes.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Work for the writer.
 pub(super) enum Job {
@@ -65,6 +69,7 @@ pub(super) struct Writer {
     /// The UTC day the file was opened on: files also rotate at midnight.
     day: u64,
     last_checkpoint: Instant,
+    stats: WriteStats,
 }
 
 impl Writer {
@@ -74,6 +79,7 @@ impl Writer {
         options: Options,
         signer: Signer,
         healthy: Arc<AtomicBool>,
+        stats: WriteStats,
     ) -> Result<Writer, AuditError> {
         let io = |e: std::io::Error| AuditError(format!("{}: {e}", options.dir.display()));
         std::fs::create_dir_all(&options.dir).map_err(io)?;
@@ -101,6 +107,7 @@ impl Writer {
             len,
             day: today(),
             last_checkpoint: Instant::now(),
+            stats,
         };
         let start = Event::Start {
             time_ms: now_ms(),
@@ -114,10 +121,11 @@ impl Writer {
     /// Serves jobs until every handle is dropped, then signs the tail.
     pub(super) fn run(mut self, jobs: Receiver<Job>) {
         loop {
-            let wait = self
-                .options
-                .checkpoint_every
-                .saturating_sub(self.last_checkpoint.elapsed());
+            let wait = match self.healthy.load(Ordering::SeqCst) {
+                true => self.options.checkpoint_every,
+                false => RETRY_EVERY,
+            };
+            let wait = wait.saturating_sub(self.last_checkpoint.elapsed());
             match jobs.recv_timeout(wait) {
                 Ok(first) => {
                     let mut batch = vec![first];
@@ -142,12 +150,13 @@ impl Writer {
     }
 
     fn timed_checkpoint(&mut self) {
-        if self.head.unsigned == 0 {
+        if self.head.unsigned == 0 && self.healthy.load(Ordering::SeqCst) {
             self.last_checkpoint = Instant::now();
             return;
         }
         if let Err(e) = self.checkpoint() {
             tracing::error!(error = %e, "cannot write an audit checkpoint; will retry");
+            self.last_checkpoint = Instant::now();
         }
     }
 
@@ -157,7 +166,10 @@ impl Writer {
             .into_iter()
             .map(|Job::Record(event, done)| (*event, done))
             .unzip();
+        let started = Instant::now();
         let result = self.rotate_if_due().and_then(|()| self.append(&events));
+        metrics::observe(&self.stats.write_seconds, started.elapsed());
+        self.stats.batch_records.observe(events.len() as f64);
         for done in waiters {
             let _ = done.send(result.clone());
         }

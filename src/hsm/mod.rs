@@ -4,6 +4,7 @@
 
 mod asym;
 mod error;
+mod health;
 mod import;
 mod oaep;
 mod self_test;
@@ -13,9 +14,9 @@ mod templates;
 mod vetting;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -30,12 +31,14 @@ use zeroize::Zeroizing;
 
 pub use asym::{Curve, Hash, PairKind, PairUse, SignScheme};
 pub use error::{Fault, HsmError};
+pub use health::PoolStats;
 pub use import::{Capabilities, OaepHash, Wrapping, WrappingKey, KCV_LEN};
 pub use system_keys::SystemKey;
 use vetting::Kind;
 pub use vetting::Origin;
 
 use crate::config::HsmSettings;
+use crate::metrics::{self, Latencies};
 
 /// Length of the AES-GCM initialisation vector, in bytes.
 pub const IV_LEN: usize = 12;
@@ -101,6 +104,8 @@ struct Inner {
     public: RwLock<HashMap<Uuid, ObjectHandle>>,
     /// Asymmetric and HMAC mechanisms found by probing at start-up.
     mechanisms: asym::Mechanisms,
+    /// Latency of each token operation (session wait excluded), for the metrics.
+    call_seconds: Latencies<metrics::Function>,
 }
 
 impl Hsm {
@@ -138,6 +143,7 @@ impl Hsm {
             refused: RwLock::new(HashSet::new()),
             public: RwLock::new(HashMap::new()),
             mechanisms: asym::Mechanisms::default(),
+            call_seconds: metrics::latencies(),
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
@@ -315,14 +321,22 @@ impl Hsm {
         R: Send + 'static,
         F: Fn(&Inner, &Session) -> Result<R, HsmError> + Send + 'static,
     {
+        let function = health::operation_name::<F>();
         let permit = self.acquire().await?;
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             inner.run_with(retry, &op)
         })
         .await
-        .map_err(|e| HsmError::new(Fault::Other, format!("token call failed: {e}")))?
+        .map_err(|e| HsmError::new(Fault::Other, format!("token call failed: {e}")))?;
+        let histogram = self
+            .inner
+            .call_seconds
+            .get_or_create_owned(&metrics::Function { function });
+        metrics::observe(&histogram, started.elapsed());
+        result
     }
 }
 
@@ -334,7 +348,7 @@ impl Hsm {
         if let Ok(permit) = inner.permits.clone().try_acquire_owned() {
             return Ok(permit);
         }
-        let _waiting = Waiting::enter(&inner.waiting, inner.max_waiters)
+        let _waiting = health::Waiting::enter(&inner.waiting, inner.max_waiters)
             .ok_or_else(|| HsmError::new(Fault::Overloaded, "too many calls wait for a session"))?;
         let acquire = inner.permits.clone().acquire_owned();
         tokio::time::timeout(inner.acquire_timeout, acquire)
@@ -349,26 +363,6 @@ impl Hsm {
 enum Retry {
     Again,
     Never,
-}
-
-/// One place in the queue for a session, left when dropped.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn enter(count: &'a AtomicUsize, max: usize) -> Option<Waiting<'a>> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Waiting(count))
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl Inner {

@@ -5,6 +5,7 @@ use std::sync::{Arc, PoisonError};
 
 use uuid::Uuid;
 
+use super::changes::Change;
 use super::clock::days;
 use super::import_token::ImportToken;
 use super::model::{
@@ -95,7 +96,7 @@ impl Kms {
         let wrapping_key = match generated {
             Ok(k) => k,
             Err(e) => {
-                self.expire_import_job(job.id).await;
+                let _ = self.expire_import_job(job.id).await;
                 return Err(KmsError::from_hsm(e, &self.arn(&key)));
             }
         };
@@ -104,7 +105,7 @@ impl Kms {
             .await?
         {
             if older.id != job.id {
-                self.expire_import_job(older.id).await;
+                let _ = self.expire_import_job(older.id).await;
             }
         }
         let public = wrapping_key.public_key.clone();
@@ -267,8 +268,17 @@ impl Kms {
                 continue;
             };
             match self.remove_material(&key, material_id).await {
-                Ok(_) => {
-                    tracing::info!(%key_id, %material_id, "imported key material expired and was destroyed")
+                Ok(saved) => {
+                    tracing::info!(%key_id, %material_id, "imported key material expired and was destroyed");
+                    self.record_change(Change {
+                        what: "KeyMaterialExpired",
+                        key_id,
+                        subject: Some(material_id),
+                        from: key.state.as_str(),
+                        to: saved.state.as_str(),
+                        trigger: "scheduler: the material's ValidTo passed",
+                    })
+                    .await
                 }
                 Err(e) => {
                     tracing::error!(%key_id, %material_id, error = %e, "cannot expire key material; will retry")
@@ -278,7 +288,17 @@ impl Kms {
         match self.blocking(move |s| s.import_jobs_due(now)).await {
             Ok(jobs) => {
                 for job in jobs {
-                    self.expire_import_job(job.id).await;
+                    if self.expire_import_job(job.id).await {
+                        self.record_change(Change {
+                            what: "ImportParametersExpired",
+                            key_id: job.key_id,
+                            subject: Some(job.id),
+                            from: job.state.as_str(),
+                            to: ImportJobState::Expired.as_str(),
+                            trigger: "scheduler: ParametersValidTo passed",
+                        })
+                        .await;
+                    }
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot read import jobs"),
@@ -303,18 +323,20 @@ impl Kms {
     }
 
     /// An EXPIRED job never comes back; its wrapping key is destroyed. Failures are logged
-    /// and retried by the scheduler.
-    async fn expire_import_job(&self, id: Uuid) {
+    /// and retried by the scheduler. Whether it worked.
+    async fn expire_import_job(&self, id: Uuid) -> bool {
         let expired = self
             .blocking(move |s| s.set_import_job_state(id, ImportJobState::Expired, None))
             .await;
         let destroyed = self.hsm.destroy_wrapping_key(id).await;
         match (expired, destroyed) {
             (Ok(()), Ok(())) => {
-                tracing::info!(import_job = %id, "import parameters expired; wrapping key destroyed")
+                tracing::info!(import_job = %id, "import parameters expired; wrapping key destroyed");
+                true
             }
             (e1, e2) => {
-                tracing::error!(import_job = %id, sidecar = ?e1.err(), token = ?e2.err(), "cannot expire import parameters")
+                tracing::error!(import_job = %id, sidecar = ?e1.err(), token = ?e2.err(), "cannot expire import parameters");
+                false
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, PoisonError};
 
+use super::changes::{Change, DELETED};
 use super::clock::days;
 use super::model::{Key, MaterialState, Origin};
 use super::rules::{KeyState, Op};
@@ -134,6 +135,15 @@ impl Kms {
             .remove(&id);
         self.drop_aliases_of(id);
         tracing::info!(key_id = %id, "key deleted: token objects destroyed");
+        self.record_change(Change {
+            what: "KeyDeleted",
+            key_id: id,
+            subject: None,
+            from: KeyState::PendingDeletion.as_str(),
+            to: DELETED,
+            trigger: "scheduler: the deletion date passed",
+        })
+        .await;
         Ok(())
     }
 }

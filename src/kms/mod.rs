@@ -4,6 +4,7 @@
 pub mod aliases;
 pub mod asym;
 mod authorize;
+mod changes;
 pub mod ciphertext;
 pub mod clock;
 mod create_key;
@@ -11,6 +12,7 @@ mod crypto;
 mod encryptions;
 pub mod error;
 pub mod grants;
+mod health;
 mod import;
 mod import_token;
 pub mod keyref;
@@ -32,6 +34,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::audit::AuditLog;
 use crate::hsm::Hsm;
 use crate::store::Store;
 
@@ -73,6 +76,10 @@ pub struct Kms {
     principals: policies::Principals,
     /// AES-GCM encryptions left per material version.
     budget: encryptions::Budget,
+    /// Where the scheduler's own changes are recorded.
+    audit: Arc<AuditLog>,
+    /// Runs of the scheduler's due work, for the metrics.
+    runs: prometheus_client::metrics::counter::Counter,
 }
 
 impl Kms {
@@ -83,6 +90,7 @@ impl Kms {
         identity: Identity,
         principals: policies::Principals,
         clock: Arc<Clock>,
+        audit: Arc<AuditLog>,
     ) -> Result<Kms, KmsError> {
         let kms = Kms {
             generations: tokio::sync::Semaphore::new((hsm.session_pool_size() / 2).max(1)),
@@ -99,6 +107,8 @@ impl Kms {
             writes: tokio::sync::Mutex::new(()),
             policies: RwLock::new(HashMap::new()),
             principals,
+            audit,
+            runs: Default::default(),
         };
         kms.reconcile().await?;
         let reservations = kms

@@ -5,6 +5,7 @@ use std::sync::{Arc, PoisonError};
 
 use uuid::Uuid;
 
+use super::changes::Change;
 use super::clock::days;
 use super::model::{Key, Material, MaterialState, Origin, Rotation, RotationType};
 use super::paging::{page, Page};
@@ -183,8 +184,21 @@ impl Kms {
             }) else {
                 continue;
             };
-            if let Err(e) = self.rotate(&key, RotationType::Automatic).await {
-                tracing::error!(key_id = %id, error = %e, "automatic rotation failed; will retry");
+            match self.rotate(&key, RotationType::Automatic).await {
+                Ok(rotated) => {
+                    self.record_change(Change {
+                        what: "KeyRotated",
+                        key_id: id,
+                        subject: rotated.current_material,
+                        from: key.state.as_str(),
+                        to: rotated.state.as_str(),
+                        trigger: "scheduler: the rotation period elapsed",
+                    })
+                    .await
+                }
+                Err(e) => {
+                    tracing::error!(key_id = %id, error = %e, "automatic rotation failed; will retry")
+                }
             }
         }
     }

@@ -9,10 +9,13 @@ use super::Kms;
 impl Kms {
     /// Does everything that is due now.
     pub async fn run_due_work(&self) {
+        self.runs.inc();
         let now = self.clock.now();
-        self.delete_due_keys(now).await;
-        self.rotate_due_keys(now).await;
-        self.expire_due_imports(now).await;
+        if self.changes_recordable() {
+            self.delete_due_keys(now).await;
+            self.rotate_due_keys(now).await;
+            self.expire_due_imports(now).await;
+        }
         self.look_for_unavailable_keys().await;
     }
 
@@ -47,15 +50,36 @@ impl Kms {
     }
 }
 
-/// Runs `kms.run_due_work()` every `every` for the life of the process.
-pub fn spawn(kms: Arc<Kms>, every: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// The scheduler's task, and how to stop it between runs.
+pub struct Running {
+    stop: tokio::sync::watch::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Lets a run under way finish (a run interrupted halfway would leave start-up
+    /// recovery to do), then ends the task.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.task.await {
+            tracing::warn!(error = %e, "the scheduler ended abnormally");
+        }
+    }
+}
+
+/// Runs `kms.run_due_work()` every `every` until stopped.
+pub fn spawn(kms: Arc<Kms>, every: Duration) -> Running {
+    let (stop, mut stopped) = tokio::sync::watch::channel(());
+    let task = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticks.tick().await; // the first tick is immediate; start-up has just done this work
         loop {
-            ticks.tick().await;
-            kms.run_due_work().await;
+            tokio::select! {
+                _ = ticks.tick() => kms.run_due_work().await,
+                _ = stopped.changed() => break,
+            }
         }
-    })
+    });
+    Running { stop, task }
 }

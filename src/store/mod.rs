@@ -4,6 +4,7 @@
 mod aliases;
 mod encryptions;
 mod grants;
+mod health;
 mod import_jobs;
 mod migrations;
 mod tags;

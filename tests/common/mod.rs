@@ -129,12 +129,22 @@ impl Daemon {
 
     /// Stops the daemon as an operator would (SIGTERM) and waits for it to exit.
     pub fn stop(&mut self) {
+        self.terminate();
+        self.wait_for_exit();
+    }
+
+    /// Sends SIGTERM and returns at once.
+    pub fn terminate(&self) {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status()
             .expect("kill -TERM");
         assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits for the daemon to exit, which it must do successfully.
+    pub fn wait_for_exit(&mut self) {
         let exited = self.child.wait().expect("wait");
         assert!(
             exited.success(),

@@ -1,0 +1,145 @@
+//! What operators see of the token: readiness, the session pool, call latencies, and the
+//! orderly close at shutdown (sessions closed, then C_Finalize).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cryptoki::session::SessionState;
+
+use super::{lock, Fault, Hsm, HsmError};
+use crate::metrics::{self, Latencies};
+
+/// The session pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Sessions the pool may hold.
+    pub size: usize,
+    /// Sessions checked out by a call now.
+    pub in_use: usize,
+    /// Calls waiting for a free session.
+    pub waiting: usize,
+}
+
+impl Hsm {
+    /// The session pool now.
+    pub fn pool(&self) -> PoolStats {
+        let size = self.inner.pool_size;
+        PoolStats {
+            size,
+            in_use: size.saturating_sub(self.inner.permits.available_permits()),
+            waiting: self.inner.waiting.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Latency of each token operation, labelled by operation.
+    pub fn call_seconds(&self) -> Latencies<metrics::Function> {
+        self.inner.call_seconds.clone()
+    }
+
+    /// Whether the token is present and our login holds: C_GetTokenInfo on the slot and
+    /// C_GetSessionInfo on the login's session. Takes no pooled session, so a busy pool
+    /// does not read as a lost token.
+    pub async fn check_ready(&self) -> Result<(), HsmError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            inner.ctx.get_token_info(inner.slot)?;
+            let anchor = lock(&inner.anchor);
+            let state = match anchor.as_ref() {
+                Some(session) => session.get_session_info()?.session_state(),
+                None => return Err(HsmError::new(Fault::LoggedOut, "no login session")),
+            };
+            match state {
+                SessionState::RwUser | SessionState::RoUser => Ok(()),
+                _ => Err(HsmError::new(Fault::LoggedOut, "not logged in")),
+            }
+        })
+        .await
+        .map_err(|e| HsmError::new(Fault::Other, e.to_string()))?
+    }
+
+    /// Waits up to `within` for every session to come back, then closes them all (the
+    /// login with the last) and finalizes the module. Calls after this fail as busy. If
+    /// some call still holds a session when `within` passes, the module is left
+    /// initialised: finalizing under a running call could crash the process.
+    pub async fn close(&self, within: Duration) {
+        let permits = u32::try_from(self.inner.pool_size).unwrap_or(u32::MAX);
+        let all = self.inner.permits.clone().acquire_many_owned(permits);
+        match tokio::time::timeout(within, all).await {
+            Ok(Ok(permits)) => permits.forget(),
+            _ => {
+                tracing::warn!(
+                    "token calls still running at shutdown: the module is not finalized"
+                );
+                return;
+            }
+        }
+        let inner = self.inner.clone();
+        let closed = tokio::task::spawn_blocking(move || {
+            lock(&inner.idle).clear();
+            lock(&inner.anchor).take();
+            inner.ctx.clone().finalize()
+        })
+        .await;
+        match closed {
+            Ok(Ok(())) => tracing::info!("token sessions closed; module finalized"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "C_Finalize failed"),
+            Err(e) => tracing::warn!(error = %e, "cannot close the token"),
+        }
+    }
+}
+
+/// Counts a call while it waits for a session; uncounted when dropped, even if the
+/// waiting request is cancelled.
+pub(super) struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    /// A place in the queue, unless `max` calls already wait.
+    pub(super) fn enter(count: &'a AtomicUsize, max: usize) -> Option<Waiting<'a>> {
+        count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Waiting(count))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The name of the `Hsm` method a call closure was written in (`encrypt` for the closure
+/// inside `Hsm::encrypt`), so every token call is timed by operation without each caller
+/// naming itself. Read from the closure's type name; a unit test holds the compiler to
+/// the shape relied on.
+pub(super) fn operation_name<F>() -> &'static str {
+    let mut name = std::any::type_name::<F>();
+    while let Some(outer) = name.strip_suffix("::{{closure}}") {
+        name = outer;
+    }
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operation_name;
+
+    fn name_of<F: Fn()>(_: F) -> &'static str {
+        operation_name::<F>()
+    }
+
+    async fn generate_key() -> &'static str {
+        name_of(move || {})
+    }
+
+    #[tokio::test]
+    async fn a_call_is_named_after_the_method_it_is_written_in() {
+        assert_eq!(generate_key().await, "generate_key");
+        assert_eq!(
+            name_of(|| {}),
+            "a_call_is_named_after_the_method_it_is_written_in"
+        );
+    }
+}
