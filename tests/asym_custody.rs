@@ -26,40 +26,50 @@ fn objects(session: &Session, id: Uuid, class: ObjectClass) -> Vec<cryptoki::obj
 async fn private_and_secret_halves_never_leave_the_token() {
     let mut daemon = Daemon::start();
     let client = daemon.client();
+    // Each case: spec, usage, the secret attribute, and the only mechanisms the private or
+    // secret half may be used with (raw RSA for the OAEP-SHA-256 fallback the test
+    // configuration enables on SoftHSM2), in the ascending order SoftHSM2 returns them.
+    use cryptoki::mechanism::MechanismType as M;
     let cases = [
         (
             KeySpec::Rsa2048,
             KeyUsageType::SignVerify,
             AttributeType::PrivateExponent,
+            vec![M::RSA_PKCS, M::RSA_PKCS_PSS],
         ),
         (
             KeySpec::Rsa2048,
             KeyUsageType::EncryptDecrypt,
             AttributeType::PrivateExponent,
+            vec![M::RSA_X_509, M::RSA_PKCS_OAEP],
         ),
         (
             KeySpec::EccNistP256,
             KeyUsageType::SignVerify,
             AttributeType::Value,
+            vec![M::ECDSA],
         ),
         (
             KeySpec::EccNistP384,
             KeyUsageType::KeyAgreement,
             AttributeType::Value,
+            vec![M::ECDH1_DERIVE],
         ),
         (
             KeySpec::EccSecgP256K1,
             KeyUsageType::SignVerify,
             AttributeType::Value,
+            vec![M::ECDSA],
         ),
         (
             KeySpec::Hmac256,
             KeyUsageType::GenerateVerifyMac,
             AttributeType::Value,
+            vec![M::SHA256_HMAC],
         ),
     ];
     let mut materials = Vec::new();
-    for (spec, usage, secret) in &cases {
+    for (spec, usage, secret, allowed) in &cases {
         let created = client
             .create_key()
             .key_spec(spec.clone())
@@ -69,10 +79,16 @@ async fn private_and_secret_halves_never_leave_the_token() {
             .expect("CreateKey");
         let meta = created.key_metadata().unwrap();
         let material = Uuid::parse_str(meta.current_key_material_id().unwrap()).unwrap();
-        materials.push((spec.clone(), usage.clone(), *secret, material));
+        materials.push((
+            spec.clone(),
+            usage.clone(),
+            *secret,
+            material,
+            allowed.clone(),
+        ));
     }
     let (_ctx, session) = open_token(&daemon);
-    for (spec, usage, secret, material) in &materials {
+    for (spec, usage, secret, material, allowed) in &materials {
         let what = format!("{spec:?} {usage:?}");
         let hmac = *spec == KeySpec::Hmac256;
         let class = if hmac {
@@ -110,6 +126,14 @@ async fn private_and_secret_halves_never_leave_the_token() {
                 "{what}: {expected:?} missing from {attrs:?}"
             );
         }
+        let restriction = session
+            .get_attributes(found[0], &[AttributeType::AllowedMechanisms])
+            .expect("allowed mechanisms");
+        assert_eq!(
+            restriction,
+            [Attribute::AllowedMechanisms(allowed.clone())],
+            "{what}: usable only with its own mechanisms"
+        );
         let info = session
             .get_attribute_info(found[0], &[*secret])
             .expect("attribute info");
@@ -174,7 +198,7 @@ async fn private_and_secret_halves_never_leave_the_token() {
             "{class:?} half of the interrupted key pair destroyed"
         );
     }
-    for (_, _, _, material) in &materials {
+    for (_, _, _, material, _) in &materials {
         let left = objects(&session, *material, ObjectClass::PRIVATE_KEY).len()
             + objects(&session, *material, ObjectClass::SECRET_KEY).len();
         assert_eq!(left, 1, "live keys are untouched");

@@ -811,23 +811,12 @@ async fn operations_of_another_usage_are_refused_as_aws_does() {
             ),
         );
     }
-    // RSA encryption keys: the algorithm must be one the key lists; RSA encryption itself
-    // is not served yet.
+    // RSA encryption keys: the algorithm must be one the key lists (tests/rsa_encryption.rs
+    // covers the rest).
     assert_error(
         common::try_encrypt(&client, &rsa, b"data".to_vec()).await,
         INVALID_USAGE,
         "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.",
-    );
-    assert_error(
-        client
-            .encrypt()
-            .key_id(&rsa)
-            .plaintext(Blob::new(&b"data"[..]))
-            .encryption_algorithm(aws_sdk_kms::types::EncryptionAlgorithmSpec::RsaesOaepSha256)
-            .send()
-            .await,
-        UNSUPPORTED,
-        "RSAES_OAEP_SHA_256 encryption with RSA_2048 keys is not supported.",
     );
     // Public keys of every pair type are readable; the agreement key's lists ECDH.
     let out = client

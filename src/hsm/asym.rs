@@ -229,7 +229,10 @@ impl Hsm {
                 return Err(duplicate_id(id));
             }
             let label = format!("{LABEL_PREFIX}{owner}/{id}").into_bytes();
-            let (mechanism, public, private) = pair_templates(id, &label, kind, usage);
+            let allowed = inner
+                .restrict
+                .then(|| inner.private_mechanisms(kind, usage));
+            let (mechanism, public, private) = pair_templates(id, &label, (kind, usage), allowed);
             let (public, private) = session.generate_key_pair(&mechanism, &public, &private)?;
             inner.remember(id, private, Origin::Generated);
             write(&inner.public).insert(id, public);
@@ -238,18 +241,20 @@ impl Hsm {
         .await
     }
 
-    /// Generates a generic-secret HMAC key of `len` bytes with CKA_ID `id`.
+    /// Generates a generic-secret HMAC key of `len` bytes with CKA_ID `id`, usable only for
+    /// HMAC over `hash` where the token can restrict it.
     pub async fn generate_hmac_key(
         &self,
         id: Uuid,
         owner: String,
-        len: usize,
+        (len, hash): (usize, Hash),
     ) -> Result<(), HsmError> {
         self.call_once(move |inner, session| {
             if read(&inner.handles).contains_key(&id) {
                 return Err(duplicate_id(id));
             }
-            let template = hmac_template(id, &owner, len)?;
+            let allowed = inner.restrict.then(|| vec![hash.hmac_type().0]);
+            let template = hmac_template(id, &owner, len, allowed)?;
             let handle = session.generate_key(&Mechanism::GenericSecretKeyGen, &template)?;
             inner.remember(id, handle, Origin::Generated);
             Ok(())
@@ -354,8 +359,30 @@ impl Hsm {
 }
 
 impl Inner {
+    /// The mechanisms the private half of a `kind` pair for `usage` may be used with: what
+    /// its operations need, raw RSA only where the host-decoding fallback will need it.
+    fn private_mechanisms(&self, kind: PairKind, usage: PairUse) -> Vec<MechanismType> {
+        match (kind, usage) {
+            (PairKind::Rsa(_), PairUse::Sign) => {
+                vec![MechanismType::RSA_PKCS, MechanismType::RSA_PKCS_PSS]
+            }
+            (PairKind::Rsa(_), _) => {
+                let mut mechanisms = vec![MechanismType::RSA_PKCS_OAEP];
+                let host = self.host_decoding && !self.capabilities.oaep_sha256;
+                mechanisms.extend(host.then_some(MechanismType::RSA_X_509));
+                mechanisms
+            }
+            (PairKind::Ec(_), PairUse::Derive) => vec![MechanismType::ECDH1_DERIVE],
+            (PairKind::Ec(_), _) => vec![MechanismType::ECDSA],
+        }
+    }
+
     /// The public half of key pair `id`, cached after the first search.
-    fn public_handle(&self, session: &Session, id: Uuid) -> Result<ObjectHandle, HsmError> {
+    pub(super) fn public_handle(
+        &self,
+        session: &Session,
+        id: Uuid,
+    ) -> Result<ObjectHandle, HsmError> {
         if let Some(handle) = read(&self.public).get(&id) {
             return Ok(*handle);
         }
@@ -483,8 +510,8 @@ fn sign_input(scheme: SignScheme, digest: &[u8]) -> (Mechanism<'static>, Vec<u8>
 fn pair_templates(
     id: Uuid,
     label: &[u8],
-    kind: PairKind,
-    usage: PairUse,
+    (kind, usage): (PairKind, PairUse),
+    allowed: Option<Vec<MechanismType>>,
 ) -> (Mechanism<'static>, Vec<Attribute>, Vec<Attribute>) {
     let (sign, decrypt, derive) = (
         usage == PairUse::Sign,
@@ -502,12 +529,11 @@ fn pair_templates(
         Attribute::Id(id.as_bytes().to_vec()),
         Attribute::Label(label.to_vec()),
     ];
-    let private = vec![
+    let mut private = vec![
         Attribute::Token(true),
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
-        Attribute::Modifiable(false),
         Attribute::Copyable(false),
         Attribute::Sign(sign),
         Attribute::Decrypt(decrypt),
@@ -516,6 +542,8 @@ fn pair_templates(
         Attribute::Id(id.as_bytes().to_vec()),
         Attribute::Label(label.to_vec()),
     ];
+    private.extend(allowed.map(Attribute::AllowedMechanisms));
+    private.push(Attribute::Modifiable(false));
     let mechanism = match kind {
         PairKind::Rsa(bits) => {
             public.push(Attribute::ModulusBits(bits.into()));
@@ -531,9 +559,14 @@ fn pair_templates(
 }
 
 /// An HMAC key: a generic secret that may only sign and verify.
-fn hmac_template(id: Uuid, owner: &str, len: usize) -> Result<Vec<Attribute>, HsmError> {
+fn hmac_template(
+    id: Uuid,
+    owner: &str,
+    len: usize,
+    allowed: Option<Vec<MechanismType>>,
+) -> Result<Vec<Attribute>, HsmError> {
     let len = u64::try_from(len).map_err(|e| HsmError::new(Fault::Other, e.to_string()))?;
-    Ok(vec![
+    let mut template = vec![
         Attribute::Class(ObjectClass::SECRET_KEY),
         Attribute::KeyType(KeyType::GENERIC_SECRET),
         Attribute::ValueLen(len.into()),
@@ -541,7 +574,6 @@ fn hmac_template(id: Uuid, owner: &str, len: usize) -> Result<Vec<Attribute>, Hs
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
-        Attribute::Modifiable(false),
         Attribute::Copyable(false),
         Attribute::Sign(true),
         Attribute::Verify(true),
@@ -552,7 +584,10 @@ fn hmac_template(id: Uuid, owner: &str, len: usize) -> Result<Vec<Attribute>, Hs
         Attribute::Derive(false),
         Attribute::Id(id.as_bytes().to_vec()),
         Attribute::Label(format!("{LABEL_PREFIX}{owner}/{id}").into_bytes()),
-    ])
+    ];
+    template.extend(allowed.map(Attribute::AllowedMechanisms));
+    template.push(Attribute::Modifiable(false));
+    Ok(template)
 }
 
 /// The SPKI of a public key object's attributes, RSA or EC.

@@ -293,7 +293,7 @@ fn oaep_sha256_works(session: &Session) -> Result<bool, HsmError> {
     Ok(works)
 }
 
-fn oaep_params(hash: OaepHash) -> PkcsOaepParams<'static> {
+pub(super) fn oaep_params(hash: OaepHash) -> PkcsOaepParams<'static> {
     match hash {
         OaepHash::Sha1 => PkcsOaepParams::new(
             MechanismType::SHA1,
@@ -329,7 +329,7 @@ fn find_one(session: &Session, template: &[Attribute]) -> Result<ObjectHandle, H
     }
 }
 
-fn modulus_len(session: &Session, private: ObjectHandle) -> Result<usize, HsmError> {
+pub(super) fn modulus_len(session: &Session, private: ObjectHandle) -> Result<usize, HsmError> {
     for attribute in session.get_attributes(private, &[AttributeType::Modulus])? {
         if let Attribute::Modulus(n) = attribute {
             return Ok(n.len());

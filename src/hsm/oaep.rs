@@ -24,6 +24,39 @@ pub fn oaep_sha256_decode(em: &[u8], modulus_len: usize) -> Result<Zeroizing<Vec
     decode::<Sha256>(em, modulus_len)
 }
 
+/// Encodes `message` for RSAES-OAEP with SHA-256, MGF1 with SHA-256 and an empty label
+/// (RFC 8017 section 7.1.1) under a modulus of `modulus_len` bytes, with the random `seed`:
+/// the encoded message that raw RSA (CKM_RSA_X_509) with the public key then encrypts.
+/// `None` when the message is too long for the modulus.
+pub fn oaep_sha256_encode(
+    message: &[u8],
+    modulus_len: usize,
+    seed: &[u8; 32],
+) -> Option<Zeroizing<Vec<u8>>> {
+    let h_len = seed.len();
+    let db_len = modulus_len.checked_sub(h_len + 1)?;
+    let padding = db_len.checked_sub(h_len + 1 + message.len())?;
+    let mut db = Zeroizing::new(Sha256::digest([]).to_vec());
+    db.resize(h_len + padding, 0x00);
+    db.push(0x01);
+    db.extend_from_slice(message);
+    Some(mask(0x00, seed, &db))
+}
+
+/// Masks `db` with `seed` into `Y || maskedSeed || maskedDB` (RFC 8017 7.1.1 steps 2.f to
+/// 2.i).
+fn mask(y: u8, seed: &[u8; 32], db: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut em = Zeroizing::new(Vec::with_capacity(1 + seed.len() + db.len()));
+    em.push(y);
+    em.extend_from_slice(seed);
+    em.extend_from_slice(db);
+    let (_, rest) = em.split_at_mut(1);
+    let (masked_seed, masked_db) = rest.split_at_mut(seed.len());
+    mgf1_xor::<Sha256>(masked_db, masked_seed);
+    mgf1_xor::<Sha256>(masked_seed, masked_db);
+    em
+}
+
 /// EME-OAEP decoding with hash `D` for both the label hash and MGF1.
 fn decode<D: Digest + FixedOutputReset>(
     em: &[u8],
@@ -131,19 +164,6 @@ mod tests {
         db
     }
 
-    /// Masks `y`, `seed` and `db` into an EM (RFC 8017 7.1.1 steps 2.f to 2.i), so a test
-    /// can put any defect into the plaintext layout before masking.
-    fn mask(y: u8, seed: &[u8; H_LEN], db: &[u8]) -> Vec<u8> {
-        let mut masked_db = db.to_vec();
-        mgf1_xor::<Sha256>(&mut masked_db, seed);
-        let mut masked_seed = seed.to_vec();
-        mgf1_xor::<Sha256>(&mut masked_seed, &masked_db);
-        let mut em = vec![y];
-        em.extend_from_slice(&masked_seed);
-        em.extend_from_slice(&masked_db);
-        em
-    }
-
     #[test]
     fn decodes_what_the_rsa_crate_encrypts() {
         let k = key().size();
@@ -165,6 +185,23 @@ mod tests {
         let message = [0x00, 0x00, 0x01, 0x01, 0x00];
         let em = encrypt_then_raw_decrypt(&message);
         assert_eq!(*oaep_sha256_decode(&em, k).expect("decode"), message);
+    }
+
+    #[test]
+    fn encoding_round_trips_and_the_rsa_crate_decrypts_it() {
+        let key = key();
+        let k = key.size();
+        let message = b"encoded here";
+        let em = oaep_sha256_encode(message, k, &[0x5a; H_LEN]).expect("fits");
+        let ciphertext = BigUint::from_bytes_be(&em)
+            .modpow(key.e(), key.n())
+            .to_bytes_be();
+        let decrypted = key
+            .decrypt(Oaep::new::<Sha256>(), &left_pad(&ciphertext, k))
+            .expect("decrypt");
+        assert_eq!(decrypted, message);
+        assert!(oaep_sha256_encode(&[0; 191], 256, &[0; H_LEN]).is_none());
+        assert!(oaep_sha256_encode(&[0; 190], 256, &[0; H_LEN]).is_some());
     }
 
     #[test]

@@ -142,7 +142,9 @@ impl Kms {
                 let usage = asym::pair_use(key.usage);
                 self.hsm.generate_key_pair(id, owner, kind, usage).await
             }
-            asym::Material::Hmac(len, _) => self.hsm.generate_hmac_key(id, owner, len).await,
+            asym::Material::Hmac(len, hash) => {
+                self.hsm.generate_hmac_key(id, owner, (len, hash)).await
+            }
         }
     }
 

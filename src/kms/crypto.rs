@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::asym;
 use super::ciphertext::{aad, EncryptionContext, Envelope};
-use super::model::{EncryptionAlgorithm, Key, KeySpec, KeyUsage, MaterialState};
+use super::model::{EncryptionAlgorithm, Key, KeyUsage, MaterialState};
 use super::rules::Op;
 use super::{Action, Caller, ErrorKind, Kms, KmsError};
 use crate::hsm::HsmError;
@@ -65,25 +65,21 @@ pub struct ReEncryptSide<'a, K> {
     pub algorithm: EncryptionAlgorithm,
 }
 
+/// What a Decrypt or ReEncrypt opens: our envelope, or a bare RSA ciphertext for the
+/// material version, with the algorithm, that the caller named.
+enum Source {
+    Envelope(Envelope),
+    Rsa(Uuid, EncryptionAlgorithm, Vec<u8>),
+}
+
 /// The algorithm must be one the key lists; AWS checks this before the key state. Keys of
 /// another usage are refused by the usage rules instead.
 fn check_algorithm(key: &Key, algorithm: EncryptionAlgorithm) -> Result<(), KmsError> {
     if key.usage != KeyUsage::EncryptDecrypt {
         return Ok(());
     }
-    let listed = asym::encryption_algorithms(key.spec, key.usage).contains(&algorithm);
-    if listed && key.spec == KeySpec::SymmetricDefault {
+    if asym::encryption_algorithms(key.spec, key.usage).contains(&algorithm) {
         return Ok(());
-    }
-    if listed {
-        return Err(KmsError::new(
-            ErrorKind::UnsupportedOperation,
-            format!(
-                "{} encryption with {} keys is not supported.",
-                algorithm.as_str(),
-                key.spec.as_str()
-            ),
-        ));
     }
     Err(KmsError::new(
         ErrorKind::InvalidKeyUsage,
@@ -121,19 +117,13 @@ impl Kms {
         let (key, material_id) = self
             .encrypting_key(caller, key_id, action, Op::Encrypt, algorithm)
             .await?;
-        dry_run_stop(dry_run)?;
-        self.spend_encryption(&key, material_id).await?;
-        let sealed = self
-            .hsm
-            .encrypt(material_id, aad(key.id, material_id, context), plaintext)
-            .await
-            .map_err(|e| self.token_error(e, &key))?;
-        let blob = Envelope {
-            key_id: key.id,
-            material_id,
-            sealed,
+        if asym::is_rsa(&key) {
+            asym::check_rsa_request(&key, algorithm, context, Some(plaintext.len()))?;
         }
-        .to_bytes();
+        dry_run_stop(dry_run)?;
+        let blob = self
+            .seal(&key, material_id, (context, algorithm), plaintext)
+            .await?;
         Ok(Encrypted {
             key,
             material_id,
@@ -153,20 +143,11 @@ impl Kms {
         dry_run: bool,
     ) -> Result<Decrypted, KmsError> {
         let action = Action::with_context("Decrypt", context);
-        let (key, envelope) = self
+        let (key, source) = self
             .decrypting_key(caller, (blob, key_id), action, Op::Decrypt, algorithm)
             .await?;
         dry_run_stop(dry_run)?;
-        let material_id = envelope.material_id;
-        let plaintext = self
-            .hsm
-            .decrypt(
-                material_id,
-                aad(key.id, material_id, context),
-                envelope.sealed,
-            )
-            .await
-            .map_err(|e| self.token_error(e, &key))?;
+        let (material_id, plaintext) = self.open(&key, source, context).await?;
         Ok(Decrypted {
             key,
             material_id,
@@ -185,7 +166,7 @@ impl Kms {
         dry_run: bool,
     ) -> Result<ReEncrypted, KmsError> {
         let from = Action::with_context("ReEncryptFrom", source.context);
-        let (from_key, envelope) = self
+        let (from_key, sealed) = self
             .decrypting_key(
                 caller,
                 (blob, source.key_id),
@@ -204,15 +185,59 @@ impl Kms {
                 destination.algorithm,
             )
             .await?;
+        if asym::is_rsa(&to_key) {
+            asym::check_rsa_request(&to_key, destination.algorithm, destination.context, None)?;
+        }
         dry_run_stop(dry_run)?;
-        self.spend_encryption(&to_key, to_material).await?;
+        let (from_material, blob) = match sealed {
+            Source::Envelope(envelope) if !asym::is_rsa(&to_key) => {
+                let from_material = envelope.material_id;
+                let from = (&*from_key, envelope, source.context);
+                let blob = self.reencrypt_in_token(from, (&to_key, to_material), &destination);
+                (from_material, blob.await?)
+            }
+            sealed => {
+                let (from_material, plaintext) =
+                    self.open(&from_key, sealed, source.context).await?;
+                if asym::is_rsa(&to_key) {
+                    let len = Some(plaintext.len());
+                    asym::check_rsa_request(
+                        &to_key,
+                        destination.algorithm,
+                        destination.context,
+                        len,
+                    )?;
+                }
+                let to = (destination.context, destination.algorithm);
+                (
+                    from_material,
+                    self.seal(&to_key, to_material, to, plaintext).await?,
+                )
+            }
+        };
+        Ok(ReEncrypted {
+            source: (from_key, from_material),
+            destination: (to_key, to_material),
+            blob,
+        })
+    }
+
+    /// ReEncrypt between symmetric keys: decrypted and encrypted again in one token call, so
+    /// the plaintext never leaves the token.
+    async fn reencrypt_in_token(
+        &self,
+        (from_key, envelope, from_context): (&Key, Envelope, &EncryptionContext),
+        (to_key, to_material): (&Key, Uuid),
+        destination: &ReEncryptSide<'_, &str>,
+    ) -> Result<Vec<u8>, KmsError> {
+        self.spend_encryption(to_key, to_material).await?;
         let from_material = envelope.material_id;
         let sealed = self
             .hsm
             .reencrypt(
                 (
                     from_material,
-                    aad(from_key.id, from_material, source.context),
+                    aad(from_key.id, from_material, from_context),
                     envelope.sealed,
                 ),
                 (
@@ -221,18 +246,71 @@ impl Kms {
                 ),
             )
             .await
-            .map_err(|e| self.token_error(e, &to_key))?;
-        let blob = Envelope {
+            .map_err(|e| self.token_error(e, to_key))?;
+        Ok(Envelope {
             key_id: to_key.id,
             material_id: to_material,
             sealed,
         }
-        .to_bytes();
-        Ok(ReEncrypted {
-            source: (from_key, from_material),
-            destination: (to_key, to_material),
-            blob,
-        })
+        .to_bytes())
+    }
+
+    /// Encrypts `plaintext` under material `material_id` of `key`: AES-GCM in our envelope
+    /// with the context as AAD, or bare RSA-OAEP.
+    async fn seal(
+        &self,
+        key: &Key,
+        material_id: Uuid,
+        (context, algorithm): (&EncryptionContext, EncryptionAlgorithm),
+        plaintext: Zeroizing<Vec<u8>>,
+    ) -> Result<Vec<u8>, KmsError> {
+        if asym::is_rsa(key) {
+            return self
+                .rsa_encrypt(key, material_id, algorithm, plaintext)
+                .await;
+        }
+        self.spend_encryption(key, material_id).await?;
+        let sealed = self
+            .hsm
+            .encrypt(material_id, aad(key.id, material_id, context), plaintext)
+            .await
+            .map_err(|e| self.token_error(e, key))?;
+        Ok(Envelope {
+            key_id: key.id,
+            material_id,
+            sealed,
+        }
+        .to_bytes())
+    }
+
+    /// Decrypts what `decrypting_key` found, returning the material version used.
+    async fn open(
+        &self,
+        key: &Key,
+        source: Source,
+        context: &EncryptionContext,
+    ) -> Result<(Uuid, Zeroizing<Vec<u8>>), KmsError> {
+        match source {
+            Source::Envelope(envelope) => {
+                let material_id = envelope.material_id;
+                let plaintext = self
+                    .hsm
+                    .decrypt(
+                        material_id,
+                        aad(key.id, material_id, context),
+                        envelope.sealed,
+                    )
+                    .await
+                    .map_err(|e| self.token_error(e, key))?;
+                Ok((material_id, plaintext))
+            }
+            Source::Rsa(material_id, algorithm, ciphertext) => {
+                let plaintext = self
+                    .rsa_decrypt(key, material_id, algorithm, ciphertext)
+                    .await?;
+                Ok((material_id, plaintext))
+            }
+        }
     }
 
     /// GenerateDataKey (and, dropping the plaintext, GenerateDataKeyWithoutPlaintext), once
@@ -289,6 +367,7 @@ impl Kms {
         let key = self.authorized(caller, key_id, action).await?;
         asym::usage::permits(op, &key, &self.arn(&key))?;
         check_algorithm(&key, algorithm)?;
+        self.check_oaep_available(algorithm)?;
         self.check(op, &key)?;
         let current = key
             .current_material
@@ -314,11 +393,15 @@ impl Kms {
         action: Action<'_>,
         op: Op,
         algorithm: EncryptionAlgorithm,
-    ) -> Result<(Arc<Key>, Envelope), KmsError> {
+    ) -> Result<(Arc<Key>, Source), KmsError> {
+        let context = action.context;
         let named = match key_id {
             Some(named) => Some(self.authorized(caller, named, action).await?),
             None => None,
         };
+        if let Some(key) = named.clone().filter(|key| asym::is_rsa(key)) {
+            return self.rsa_source(key, blob, op, (algorithm, context));
+        }
         let envelope = Envelope::parse(blob)?;
         let key = match named {
             Some(key) if key.id != envelope.key_id => {
@@ -345,7 +428,25 @@ impl Kms {
         if !usable {
             return Err(KmsError::invalid_ciphertext());
         }
-        Ok((key, envelope))
+        Ok((key, Source::Envelope(envelope)))
+    }
+
+    /// The RSA key named for a Decrypt or ReEncrypt, checked as AWS does, with its material.
+    fn rsa_source(
+        &self,
+        key: Arc<Key>,
+        blob: &[u8],
+        op: Op,
+        (algorithm, context): (EncryptionAlgorithm, Option<&EncryptionContext>),
+    ) -> Result<(Arc<Key>, Source), KmsError> {
+        let none = EncryptionContext::new();
+        asym::usage::permits(op, &key, &self.arn(&key))?;
+        check_algorithm(&key, algorithm)?;
+        self.check_oaep_available(algorithm)?;
+        asym::check_rsa_request(&key, algorithm, context.unwrap_or(&none), None)?;
+        self.check(op, &key)?;
+        let material_id = self.enabled_material(&key)?;
+        Ok((key, Source::Rsa(material_id, algorithm, blob.to_vec())))
     }
 
     fn token_error(&self, error: HsmError, key: &Key) -> KmsError {

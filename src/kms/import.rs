@@ -5,6 +5,7 @@ use std::sync::{Arc, PoisonError};
 
 use uuid::Uuid;
 
+use super::asym;
 use super::changes::Change;
 use super::clock::days;
 use super::import_token::ImportToken;
@@ -15,7 +16,7 @@ use super::model::{
 use super::rules::{KeyState, Op, Verdict};
 use super::startup::pending_material;
 use super::{ErrorKind, Kms, KmsError, Millis};
-use crate::hsm::{OaepHash, Wrapping};
+use crate::hsm::{OaepHash, OaepPath, Wrapping};
 
 /// How long import parameters stay valid, as in AWS KMS.
 const PARAMETERS_VALID_MS: Millis = 24 * 3_600_000;
@@ -458,12 +459,10 @@ impl Kms {
         if two_step && !caps.aes_key_wrap_pad {
             return missing("CKM_AES_KEY_WRAP_PAD (RFC 5649)");
         }
-        let host_decoding = match hash {
-            OaepHash::Sha1 if caps.oaep_sha1 => false,
-            OaepHash::Sha1 => return missing("CKM_RSA_PKCS_OAEP"),
-            OaepHash::Sha256 if caps.oaep_sha256 => false,
-            OaepHash::Sha256 if self.hsm.host_decoding_allowed() => true,
-            OaepHash::Sha256 => return missing("CKM_RSA_PKCS_OAEP with SHA-256 (hsm.host_unwrap_fallback enables decoding in the daemon)"),
+        let host_decoding = match self.hsm.oaep_path(hash) {
+            Some(OaepPath::Token) => false,
+            Some(OaepPath::HostPadding) => true,
+            None => return missing(asym::missing_oaep_mechanism(hash)),
         };
         Ok(Wrapping {
             hash,
