@@ -11,7 +11,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::Session;
 use uuid::Uuid;
 
-use super::templates::LABEL_PREFIX;
+use super::templates::{self, LABEL_PREFIX};
 use super::vetting::Kind;
 use super::{duplicate_id, read, spki, write, Fault, Hsm, HsmError, Inner, Origin};
 
@@ -104,6 +104,14 @@ impl Hash {
         }
     }
 
+    /// The hash's block size in bytes: the longest HMAC key AWS imports for it.
+    pub fn block_len(self) -> usize {
+        match self {
+            Hash::Sha224 | Hash::Sha256 => 64,
+            Hash::Sha384 | Hash::Sha512 => 128,
+        }
+    }
+
     fn mechanism_type(self) -> MechanismType {
         match self {
             Hash::Sha224 => MechanismType::SHA224,
@@ -122,7 +130,7 @@ impl Hash {
         }
     }
 
-    fn hmac(self) -> Mechanism<'static> {
+    pub(super) fn hmac(self) -> Mechanism<'static> {
         match self {
             Hash::Sha224 => Mechanism::Sha224Hmac,
             Hash::Sha256 => Mechanism::Sha256Hmac,
@@ -131,7 +139,7 @@ impl Hash {
         }
     }
 
-    fn hmac_type(self) -> (MechanismType, &'static str) {
+    pub(super) fn hmac_type(self) -> (MechanismType, &'static str) {
         match self {
             Hash::Sha224 => (MechanismType::SHA224_HMAC, "CKM_SHA224_HMAC"),
             Hash::Sha256 => (MechanismType::SHA256_HMAC, "CKM_SHA256_HMAC"),
@@ -253,8 +261,9 @@ impl Hsm {
             if read(&inner.handles).contains_key(&id) {
                 return Err(duplicate_id(id));
             }
-            let allowed = inner.restrict.then(|| vec![hash.hmac_type().0]);
-            let template = hmac_template(id, &owner, len, allowed)?;
+            let len = u64::try_from(len).map_err(|e| HsmError::new(Fault::Other, e.to_string()))?;
+            let hmac = inner.restrict.then_some(hash.hmac_type().0);
+            let template = templates::hmac_key(id, &owner, Some(len), hmac);
             let handle = session.generate_key(&Mechanism::GenericSecretKeyGen, &template)?;
             inner.remember(id, handle, Origin::Generated);
             Ok(())
@@ -361,7 +370,7 @@ impl Hsm {
 impl Inner {
     /// The mechanisms the private half of a `kind` pair for `usage` may be used with: what
     /// its operations need, raw RSA only where the host-decoding fallback will need it.
-    fn private_mechanisms(&self, kind: PairKind, usage: PairUse) -> Vec<MechanismType> {
+    pub(super) fn private_mechanisms(&self, kind: PairKind, usage: PairUse) -> Vec<MechanismType> {
         match (kind, usage) {
             (PairKind::Rsa(_), PairUse::Sign) => {
                 vec![MechanismType::RSA_PKCS, MechanismType::RSA_PKCS_PSS]
@@ -513,37 +522,8 @@ fn pair_templates(
     (kind, usage): (PairKind, PairUse),
     allowed: Option<Vec<MechanismType>>,
 ) -> (Mechanism<'static>, Vec<Attribute>, Vec<Attribute>) {
-    let (sign, decrypt, derive) = (
-        usage == PairUse::Sign,
-        usage == PairUse::Decrypt,
-        usage == PairUse::Derive,
-    );
-    let mut public = vec![
-        Attribute::Token(true),
-        Attribute::Private(false),
-        Attribute::Modifiable(false),
-        Attribute::Verify(sign),
-        Attribute::Encrypt(decrypt),
-        Attribute::Wrap(false),
-        Attribute::Derive(false),
-        Attribute::Id(id.as_bytes().to_vec()),
-        Attribute::Label(label.to_vec()),
-    ];
-    let mut private = vec![
-        Attribute::Token(true),
-        Attribute::Private(true),
-        Attribute::Sensitive(true),
-        Attribute::Extractable(false),
-        Attribute::Copyable(false),
-        Attribute::Sign(sign),
-        Attribute::Decrypt(decrypt),
-        Attribute::Derive(derive),
-        Attribute::Unwrap(false),
-        Attribute::Id(id.as_bytes().to_vec()),
-        Attribute::Label(label.to_vec()),
-    ];
-    private.extend(allowed.map(Attribute::AllowedMechanisms));
-    private.push(Attribute::Modifiable(false));
+    let mut public = public_half(id, label, usage);
+    let private = private_half(id, label, usage, allowed);
     let mechanism = match kind {
         PairKind::Rsa(bits) => {
             public.push(Attribute::ModulusBits(bits.into()));
@@ -558,36 +538,45 @@ fn pair_templates(
     (mechanism, public, private)
 }
 
-/// An HMAC key: a generic secret that may only sign and verify.
-fn hmac_template(
+/// The attributes of a public half that serves `usage`.
+pub(super) fn public_half(id: Uuid, label: &[u8], usage: PairUse) -> Vec<Attribute> {
+    vec![
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Modifiable(false),
+        Attribute::Verify(usage == PairUse::Sign),
+        Attribute::Encrypt(usage == PairUse::Decrypt),
+        Attribute::Wrap(false),
+        Attribute::Derive(false),
+        Attribute::Id(id.as_bytes().to_vec()),
+        Attribute::Label(label.to_vec()),
+    ]
+}
+
+/// The attributes of a private half that may only do `usage`, with the `allowed`
+/// mechanisms where the token restricts them; CKA_MODIFIABLE false goes last.
+pub(super) fn private_half(
     id: Uuid,
-    owner: &str,
-    len: usize,
+    label: &[u8],
+    usage: PairUse,
     allowed: Option<Vec<MechanismType>>,
-) -> Result<Vec<Attribute>, HsmError> {
-    let len = u64::try_from(len).map_err(|e| HsmError::new(Fault::Other, e.to_string()))?;
-    let mut template = vec![
-        Attribute::Class(ObjectClass::SECRET_KEY),
-        Attribute::KeyType(KeyType::GENERIC_SECRET),
-        Attribute::ValueLen(len.into()),
+) -> Vec<Attribute> {
+    let mut private = vec![
         Attribute::Token(true),
         Attribute::Private(true),
         Attribute::Sensitive(true),
         Attribute::Extractable(false),
         Attribute::Copyable(false),
-        Attribute::Sign(true),
-        Attribute::Verify(true),
-        Attribute::Encrypt(false),
-        Attribute::Decrypt(false),
-        Attribute::Wrap(false),
+        Attribute::Sign(usage == PairUse::Sign),
+        Attribute::Decrypt(usage == PairUse::Decrypt),
+        Attribute::Derive(usage == PairUse::Derive),
         Attribute::Unwrap(false),
-        Attribute::Derive(false),
         Attribute::Id(id.as_bytes().to_vec()),
-        Attribute::Label(format!("{LABEL_PREFIX}{owner}/{id}").into_bytes()),
+        Attribute::Label(label.to_vec()),
     ];
-    template.extend(allowed.map(Attribute::AllowedMechanisms));
-    template.push(Attribute::Modifiable(false));
-    Ok(template)
+    private.extend(allowed.map(Attribute::AllowedMechanisms));
+    private.push(Attribute::Modifiable(false));
+    private
 }
 
 /// The SPKI of a public key object's attributes, RSA or EC.

@@ -1,6 +1,8 @@
 //! Importing key material: RSA wrapping key pairs generated in the token, material unwrapped
 //! by the token straight into sensitive, non-extractable AES keys, and key check values.
 
+use std::ops::RangeInclusive;
+
 use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
@@ -10,10 +12,10 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::templates::{self, LABEL_PREFIX};
-use super::{oaep, spki, Fault, Hsm, HsmError, Inner, Origin};
+use super::{oaep, spki, Fault, Hash, Hsm, HsmError, Inner, Origin, PairUse};
 
 /// The block whose encryption, truncated, is a material's key check value.
-const KCV_BLOCK: [u8; 16] = *b"hsmkms.kcv.v1\0\0\0";
+pub(super) const KCV_BLOCK: [u8; 16] = *b"hsmkms.kcv.v1\0\0\0";
 /// Bytes of that encryption kept: enough to tell materials apart (a chance match is
 /// 2^-64), and never a whole cipher block of a known plaintext.
 pub const KCV_LEN: usize = 8;
@@ -141,58 +143,106 @@ impl Hsm {
         .await
     }
 
-    /// Unwraps `wrapped` with wrapping key `wrapping_id` into a token AES-256 key with
+    /// Unwraps `wrapped` with wrapping key `wrapping_id` into a token key of `kind` with
     /// CKA_ID `target`, and returns the new key's check value. Material that does not
-    /// unwrap is `Fault::BadCiphertext`; material that is not 256 bits is reported as
+    /// unwrap is `Fault::BadCiphertext`; material of the wrong size is reported as
     /// `Fault::WrongKeySize` and leaves nothing on the token.
-    ///
-    /// The material is unwrapped twice: first into a session object that may only compute
-    /// the check value, then into the token object, which may only do AES-GCM.
     pub async fn unwrap_material(
         &self,
-        wrapping_id: Uuid,
-        wrapping: Wrapping,
+        (wrapping_id, wrapping): (Uuid, Wrapping),
         wrapped: Vec<u8>,
-        target: Uuid,
-        owner: String,
+        (target, owner): (Uuid, String),
+        kind: ImportedKey,
     ) -> Result<[u8; KCV_LEN], HsmError> {
         self.call_once(move |inner, session| {
             let private = find_one(session, &private_key(wrapping_id))?;
-            let probe = templates::check_value_probe(inner.restrict);
-            let probe = inner.unwrap_into(session, private, wrapping, &wrapped, &probe)?;
-            let checked = check_size(session, probe).and_then(|()| kcv(session, probe));
-            session.destroy_object(probe)?;
-            let kcv = checked?;
-            let template = templates::imported_aes_key(target, &owner, inner.restrict);
-            let key = inner.unwrap_into(session, private, wrapping, &wrapped, &template)?;
-            inner.remember(target, key, Origin::Unwrapped);
-            Ok(kcv)
+            let unwrapping = Unwrapping {
+                private,
+                wrapping,
+                wrapped: &wrapped,
+            };
+            match kind {
+                ImportedKey::Aes256 => inner.unwrap_aes(session, &unwrapping, target, &owner),
+                ImportedKey::Hmac(hash) => {
+                    inner.unwrap_hmac(session, &unwrapping, (target, &owner), hash)
+                }
+                ImportedKey::Rsa(bits, usage) => {
+                    inner.unwrap_rsa(session, &unwrapping, (target, &owner), (bits, usage))
+                }
+            }
         })
         .await
     }
 }
 
+/// What imported material becomes in the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportedKey {
+    /// The AES-256 material of a SYMMETRIC_DEFAULT key.
+    Aes256,
+    /// An HMAC key over this hash.
+    Hmac(Hash),
+    /// An RSA private key (PKCS#8) with a modulus of this many bits whose private half may
+    /// do this; its public half is made from the modulus and exponent.
+    Rsa(u64, PairUse),
+}
+
+/// One import's inputs: the wrapping key's private half, how the material is wrapped, and
+/// the wrapped bytes.
+pub(super) struct Unwrapping<'a> {
+    pub(super) private: ObjectHandle,
+    pub(super) wrapping: Wrapping,
+    pub(super) wrapped: &'a [u8],
+}
+
 impl Inner {
-    /// Runs the unwrap steps `wrapping` names, all inside the token except OAEP decoding
-    /// when `host_decoding` is set.
-    fn unwrap_into(
+    /// AES-256 material, unwrapped twice: first into a session object that may only compute
+    /// the check value, then into the token object, which may only do AES-GCM.
+    fn unwrap_aes(
         &self,
         session: &Session,
-        private: ObjectHandle,
-        wrapping: Wrapping,
-        wrapped: &[u8],
+        unwrapping: &Unwrapping<'_>,
+        target: Uuid,
+        owner: &str,
+    ) -> Result<[u8; KCV_LEN], HsmError> {
+        let aes = AES_256_LEN..=AES_256_LEN;
+        let probe = templates::check_value_probe(self.restrict);
+        let probe = self.unwrap_into(session, unwrapping, &probe, aes.clone())?;
+        let checked = check_size(session, probe).and_then(|()| kcv(session, probe));
+        session.destroy_object(probe)?;
+        let kcv = checked?;
+        let template = templates::imported_aes_key(target, owner, self.restrict);
+        let key = self.unwrap_into(session, unwrapping, &template, aes)?;
+        self.remember(target, key, Origin::Unwrapped);
+        Ok(kcv)
+    }
+
+    /// Runs the unwrap steps the wrapping names, all inside the token except OAEP decoding
+    /// when `host_decoding` is set. Material whose length is visible here (RFC 5649 output,
+    /// host-decoded OAEP) must have a length in `lengths`.
+    pub(super) fn unwrap_into(
+        &self,
+        session: &Session,
+        unwrapping: &Unwrapping<'_>,
         template: &[Attribute],
+        lengths: RangeInclusive<usize>,
     ) -> Result<ObjectHandle, HsmError> {
+        let Unwrapping {
+            private,
+            wrapping,
+            wrapped,
+        } = *unwrapping;
         let modulus_len = modulus_len(session, private)?;
         if !wrapping.two_step {
-            return self.rsa_unwrap(session, private, wrapping, wrapped, template);
+            return self.rsa_unwrap(session, (private, wrapping), wrapped, template, lengths);
         }
         if wrapped.len() <= modulus_len {
             return Err(bad_material());
         }
         let (rsa_part, aes_part) = wrapped.split_at(modulus_len);
         // RFC 5649 output is the key rounded up to 8 bytes, plus 8: AES-256 wraps to 40.
-        if aes_part.len() != AES_256_LEN + 8 {
+        let padded = |len: usize| len.div_ceil(8) * 8 + 8;
+        if !(padded(*lengths.start())..=padded(*lengths.end())).contains(&aes_part.len()) {
             return Err(wrong_size());
         }
         let ephemeral_template = [
@@ -205,8 +255,14 @@ impl Inner {
             Attribute::Encrypt(false),
             Attribute::Decrypt(false),
         ];
-        let ephemeral =
-            self.rsa_unwrap(session, private, wrapping, rsa_part, &ephemeral_template)?;
+        let aes = AES_256_LEN..=AES_256_LEN;
+        let ephemeral = self.rsa_unwrap(
+            session,
+            (private, wrapping),
+            rsa_part,
+            &ephemeral_template,
+            aes,
+        )?;
         let result = session.unwrap_key(&Mechanism::AesKeyWrapPad, ephemeral, aes_part, template);
         session.destroy_object(ephemeral)?;
         result.map_err(as_bad_material)
@@ -216,10 +272,10 @@ impl Inner {
     fn rsa_unwrap(
         &self,
         session: &Session,
-        private: ObjectHandle,
-        wrapping: Wrapping,
+        (private, wrapping): (ObjectHandle, Wrapping),
         wrapped: &[u8],
         template: &[Attribute],
+        lengths: RangeInclusive<usize>,
     ) -> Result<ObjectHandle, HsmError> {
         if !wrapping.host_decoding {
             let params = oaep_params(wrapping.hash);
@@ -235,7 +291,7 @@ impl Inner {
                 .map_err(as_bad_material)?,
         );
         let material = oaep::oaep_sha256_decode(&em, modulus_len).map_err(|_| bad_material())?;
-        if material.len() != AES_256_LEN {
+        if !lengths.contains(&material.len()) {
             return Err(wrong_size());
         }
         let mut with_value = template.to_vec();
@@ -356,7 +412,7 @@ fn check_size(session: &Session, key: ObjectHandle) -> Result<(), HsmError> {
     }
 }
 
-fn wrong_size() -> HsmError {
+pub(super) fn wrong_size() -> HsmError {
     HsmError::new(Fault::WrongKeySize, "imported material is not 256 bits")
 }
 

@@ -104,6 +104,28 @@ pub fn check_value_probe(restrict: bool) -> Vec<Attribute> {
     locked(template)
 }
 
+/// A persistent HMAC key of a KMS key: a generic secret that may only sign and verify, with
+/// `hmac` alone where the token restricts mechanisms. Generation gives `value_len`; an
+/// unwrap leaves the length to the material.
+pub fn hmac_key(
+    id: Uuid,
+    owner: &str,
+    value_len: Option<u64>,
+    hmac: Option<MechanismType>,
+) -> Vec<Attribute> {
+    let mut template = locked_secret(KeyType::GENERIC_SECRET, true);
+    template.extend([
+        Attribute::Sign(true),
+        Attribute::Verify(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+    ]);
+    template.extend(value_len.map(|len| Attribute::ValueLen(len.into())));
+    template.extend(identity(id, owner));
+    template.extend(hmac.map(|m| Attribute::AllowedMechanisms(vec![m])));
+    locked(template)
+}
+
 /// A persistent HMAC-SHA256 key of the daemon's own.
 pub fn system_mac_key(id: Uuid, label: &str, restrict: bool) -> Vec<Attribute> {
     let mut template = locked_secret(KeyType::GENERIC_SECRET, true);

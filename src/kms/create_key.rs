@@ -118,7 +118,7 @@ impl Kms {
             }
             asym::Material::Hmac(_, hash) => self.hsm.missing_for_hmac(hash),
         };
-        if new.origin == Origin::External {
+        if new.origin == Origin::External && !asym::importable(new.spec) {
             return Err(KmsError::new(
                 ErrorKind::UnsupportedOperation,
                 format!("Origin EXTERNAL is not supported for KeySpec {spec}."),

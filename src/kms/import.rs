@@ -10,7 +10,7 @@ use super::changes::Change;
 use super::clock::days;
 use super::import_token::ImportToken;
 use super::model::{
-    Custody, ImportJob, ImportJobState, Imported, Key, Material, MaterialState, Origin,
+    Custody, ImportJob, ImportJobState, Imported, Key, KeySpec, Material, MaterialState, Origin,
     UnwrappedBy, WrappingAlgorithm, WrappingKeySpec,
 };
 use super::rules::{KeyState, Op, Verdict};
@@ -71,6 +71,15 @@ impl Kms {
     ) -> Result<ImportParameters, KmsError> {
         let key = self.checked_by_id(key_id, Op::GetParametersForImport)?;
         let wrapping = self.wrapping(algorithm)?;
+        if asym::is_rsa(&key) && !wrapping.two_step {
+            return Err(KmsError::new(
+                ErrorKind::Validation,
+                format!(
+                    "WrappingAlgorithm {} cannot wrap RSA private key material: use RSA_AES_KEY_WRAP_SHA_1 or RSA_AES_KEY_WRAP_SHA_256.",
+                    algorithm.as_str()
+                ),
+            ));
+        }
         let _slot = self.generation_slot()?;
         let now = self.clock.now();
         let job = ImportJob {
@@ -154,14 +163,14 @@ impl Kms {
                 .await?;
         }
         let arn = self.arn(&key);
+        let kind = asym::imported_key(key.spec, key.usage);
         let unwrapped = self
             .hsm
             .unwrap_material(
-                job.id,
-                wrapping,
+                (job.id, wrapping),
                 import.encrypted_material,
-                object_id,
-                key.id.to_string(),
+                (object_id, key.id.to_string()),
+                kind,
             )
             .await;
         let kcv = match unwrapped {
@@ -170,7 +179,7 @@ impl Kms {
                 if fresh_id {
                     self.forget_pending_material(object_id).await;
                 }
-                return Err(KmsError::from_hsm(e, &arn));
+                return Err(asym::import_error(e, &key, &arn));
             }
         };
         let same = target
@@ -397,6 +406,16 @@ impl Kms {
         });
         match kind {
             ImportType::New => {
+                if imported_before && key.spec != KeySpec::SymmetricDefault {
+                    return Err(KmsError::new(
+                        ErrorKind::UnsupportedOperation,
+                        format!(
+                            "{} key spec {} does not support new key material: import the same material again.",
+                            self.arn(key),
+                            key.spec.as_str()
+                        ),
+                    ));
+                }
                 if import.material_id.is_some() {
                     return Err(KmsError::new(
                         ErrorKind::Validation,

@@ -20,8 +20,10 @@ enum Needs {
     Usage(KeyUsage),
     /// A SYMMETRIC_DEFAULT key (data keys), refused as a usage mismatch.
     SymmetricUse,
-    /// A SYMMETRIC_DEFAULT key (rotation, import), refused as unsupported.
+    /// A SYMMETRIC_DEFAULT key (rotation), refused as unsupported.
     Symmetric,
+    /// A key type that can take imported material, refused as unsupported.
+    Importable,
     /// A key pair (GetPublicKey), refused as unsupported.
     Pair,
 }
@@ -56,12 +58,12 @@ fn needs(op: Op) -> Needs {
         Op::Sign | Op::Verify => Needs::Usage(KeyUsage::SignVerify),
         Op::GenerateMac | Op::VerifyMac => Needs::Usage(KeyUsage::GenerateVerifyMac),
         Op::GetPublicKey => Needs::Pair,
-        Op::DeleteImportedKeyMaterial
-        | Op::DisableKeyRotation
+        Op::DeleteImportedKeyMaterial | Op::GetParametersForImport | Op::ImportKeyMaterial => {
+            Needs::Importable
+        }
+        Op::DisableKeyRotation
         | Op::EnableKeyRotation
         | Op::GetKeyRotationStatus
-        | Op::GetParametersForImport
-        | Op::ImportKeyMaterial
         | Op::ListKeyRotations
         | Op::RotateKeyOnDemand => Needs::Symmetric,
     }
@@ -116,6 +118,8 @@ pub fn permits(op: Op, key: &Key, arn: &str) -> Result<(), KmsError> {
         Needs::SymmetricUse => Err(usage_error(format!("key usage is {}", key.usage.as_str()))),
         Needs::Symmetric if symmetric => Ok(()),
         Needs::Symmetric => Err(unsupported()),
+        Needs::Importable if super::importable(key.spec) => Ok(()),
+        Needs::Importable => Err(unsupported()),
         Needs::Pair => match super::material(key.spec) {
             super::Material::Pair(_) => Ok(()),
             _ => Err(unsupported()),
