@@ -12,7 +12,6 @@ use cryptoki::session::Session;
 use uuid::Uuid;
 
 use super::templates::{self, LABEL_PREFIX};
-use super::vetting::Kind;
 use super::{duplicate_id, read, spki, write, Fault, Hsm, HsmError, Inner, Origin};
 
 /// An elliptic curve AWS offers.
@@ -312,8 +311,9 @@ impl Hsm {
                 _ => signature.clone(),
             };
             let (mechanism, data) = sign_input(scheme, &digest);
-            let handle = inner.public_handle(session, id)?;
-            valid(session.verify(&mechanism, handle, &data, &signature))
+            inner.with_public(session, id, |handle| {
+                valid(session.verify(&mechanism, handle, &data, &signature))
+            })
         })
         .await
     }
@@ -342,8 +342,9 @@ impl Hsm {
         mac: Vec<u8>,
     ) -> Result<bool, HsmError> {
         self.call(move |inner, session| {
-            let handle = inner.handle(session, id, Kind::Material)?;
-            valid(session.verify(&hash.hmac(), handle, &message, &mac))
+            inner.with_key(session, id, |handle| {
+                valid(session.verify(&hash.hmac(), handle, &message, &mac))
+            })
         })
         .await
     }
@@ -351,7 +352,6 @@ impl Hsm {
     /// The DER SubjectPublicKeyInfo of key pair `id`, read from its public half.
     pub async fn public_key(&self, id: Uuid) -> Result<Vec<u8>, HsmError> {
         self.call(move |inner, session| {
-            let handle = inner.public_handle(session, id)?;
             let wanted = [
                 AttributeType::KeyType,
                 AttributeType::Modulus,
@@ -359,7 +359,9 @@ impl Hsm {
                 AttributeType::EcParams,
                 AttributeType::EcPoint,
             ];
-            let attributes = session.get_attributes(handle, &wanted)?;
+            let attributes = inner.with_public(session, id, |handle| {
+                session.get_attributes(handle, &wanted)
+            })?;
             spki_of(&attributes)
                 .ok_or_else(|| HsmError::new(Fault::Other, "unreadable public key object"))
         })
@@ -386,12 +388,24 @@ impl Inner {
         }
     }
 
-    /// The public half of key pair `id`, cached after the first search.
-    pub(super) fn public_handle(
+    /// Runs `op` on the public half of key pair `id`, looked up again if its cached handle
+    /// went stale.
+    pub(super) fn with_public<R>(
         &self,
         session: &Session,
         id: Uuid,
-    ) -> Result<ObjectHandle, HsmError> {
+        op: impl Fn(ObjectHandle) -> Result<R, CkError>,
+    ) -> Result<R, HsmError> {
+        let lookup = || self.public_handle(session, id);
+        let forget = || {
+            write(&self.public).remove(&id);
+        };
+        super::retry_stale(lookup, forget, op)
+    }
+
+    /// The public half of key pair `id`, cached after the first search. A pair without it
+    /// is not usable: its private half is forgotten too, so the key shows Unavailable.
+    fn public_handle(&self, session: &Session, id: Uuid) -> Result<ObjectHandle, HsmError> {
         if let Some(handle) = read(&self.public).get(&id) {
             return Ok(*handle);
         }
@@ -404,10 +418,13 @@ impl Inner {
                 write(&self.public).insert(id, *handle);
                 Ok(*handle)
             }
-            [] => Err(HsmError::new(
-                Fault::KeyMissing,
-                format!("no public key object {id}"),
-            )),
+            [] => {
+                write(&self.handles).remove(&id);
+                Err(HsmError::new(
+                    Fault::KeyMissing,
+                    format!("no public key object {id}"),
+                ))
+            }
             _ => Err(HsmError::new(
                 Fault::Other,
                 format!("several public key objects have CKA_ID {id}"),
@@ -485,13 +502,13 @@ fn curve_works(session: &Session, curve: Curve) -> Result<bool, HsmError> {
 }
 
 /// A token's answer to C_Verify as a verdict: a bad signature is `false`, not an error.
-fn valid(result: Result<(), CkError>) -> Result<bool, HsmError> {
+fn valid(result: Result<(), CkError>) -> Result<bool, CkError> {
     match result {
         Ok(()) => Ok(true),
         Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
             Ok(false)
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 

@@ -385,7 +385,7 @@ fn find_one(session: &Session, template: &[Attribute]) -> Result<ObjectHandle, H
     }
 }
 
-pub(super) fn modulus_len(session: &Session, private: ObjectHandle) -> Result<usize, HsmError> {
+fn modulus_len(session: &Session, private: ObjectHandle) -> Result<usize, HsmError> {
     for attribute in session.get_attributes(private, &[AttributeType::Modulus])? {
         if let Attribute::Modulus(n) = attribute {
             return Ok(n.len());

@@ -530,17 +530,11 @@ impl Inner {
         id: Uuid,
         op: impl Fn(ObjectHandle) -> Result<R, CkError>,
     ) -> Result<R, HsmError> {
-        match op(self.handle(session, id, Kind::Material)?) {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                let e = HsmError::from(e);
-                if e.fault != Fault::StaleHandle {
-                    return Err(e);
-                }
-                write(&self.handles).remove(&id);
-                Ok(op(self.handle(session, id, Kind::Material)?)?)
-            }
-        }
+        let lookup = || self.handle(session, id, Kind::Material);
+        let forget = || {
+            write(&self.handles).remove(&id);
+        };
+        retry_stale(lookup, forget, op)
     }
 
     fn seal(
@@ -594,6 +588,26 @@ fn gcm_decrypt(
 }
 
 /// The object's origin if it passes vetting as `kind`; a refusal is logged.
+/// Runs `op` on the handle `lookup` finds; when the token says the handle went stale, runs
+/// `forget` (drops the cached handle) and tries once more with a fresh lookup.
+fn retry_stale<R>(
+    lookup: impl Fn() -> Result<ObjectHandle, HsmError>,
+    forget: impl Fn(),
+    op: impl Fn(ObjectHandle) -> Result<R, CkError>,
+) -> Result<R, HsmError> {
+    match op(lookup()?) {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            let e = HsmError::from(e);
+            if e.fault != Fault::StaleHandle {
+                return Err(e);
+            }
+            forget();
+            Ok(op(lookup()?)?)
+        }
+    }
+}
+
 fn vetted(
     session: &Session,
     id: Uuid,

@@ -3,11 +3,12 @@
 //! host-decoding fallback runs raw RSA in the token and the OAEP padding here.
 
 use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, AttributeType};
 use cryptoki::session::Session;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::import::{modulus_len, oaep_params};
+use super::import::oaep_params;
 use super::{oaep, Fault, Hsm, HsmError, Inner, OaepHash};
 
 /// How the token runs OAEP with a given hash.
@@ -46,17 +47,19 @@ impl Hsm {
     ) -> Result<Vec<u8>, HsmError> {
         let path = self.oaep_path(hash).ok_or_else(no_oaep)?;
         self.call(move |inner, session| {
-            let public = inner.public_handle(session, id)?;
-            match path {
-                OaepPath::Token => {
-                    let mechanism = Mechanism::RsaPkcsOaep(oaep_params(hash));
-                    Ok(session.encrypt(&mechanism, public, &plaintext)?)
-                }
+            let (mechanism, input) = match path {
+                OaepPath::Token => (Mechanism::RsaPkcsOaep(oaep_params(hash)), plaintext.clone()),
                 OaepPath::HostPadding => {
-                    let em = encode(session, modulus_len(session, public)?, &plaintext)?;
-                    Ok(session.encrypt(&Mechanism::RsaX509, public, &em)?)
+                    let modulus_len = inner.public_modulus_len(session, id)?;
+                    (
+                        Mechanism::RsaX509,
+                        encode(session, modulus_len, &plaintext)?,
+                    )
                 }
-            }
+            };
+            inner.with_public(session, id, |public| {
+                session.encrypt(&mechanism, public, &input)
+            })
         })
         .await
     }
@@ -96,11 +99,24 @@ impl Inner {
         match path {
             OaepPath::Token => Ok(output),
             OaepPath::HostPadding => {
-                let public = self.public_handle(session, id)?;
-                oaep::oaep_sha256_decode(&output, modulus_len(session, public)?)
+                oaep::oaep_sha256_decode(&output, self.public_modulus_len(session, id)?)
                     .map_err(|_| bad_ciphertext())
             }
         }
+    }
+
+    /// The modulus length of key pair `id`, in bytes.
+    fn public_modulus_len(&self, session: &Session, id: Uuid) -> Result<usize, HsmError> {
+        let attributes = self.with_public(session, id, |public| {
+            session.get_attributes(public, &[AttributeType::Modulus])
+        })?;
+        attributes
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::Modulus(n) => Some(n.len()),
+                _ => None,
+            })
+            .ok_or_else(|| HsmError::new(Fault::Other, "the key pair has no modulus"))
     }
 }
 
