@@ -1,6 +1,7 @@
 //! The operations the benchmark drives, each with the check its answers must pass.
 
 use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use aws_sdk_kms::Client;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -60,6 +61,48 @@ impl Op {
     }
 }
 
+/// A key of `spec` and `usage`, by id.
+async fn key_of(client: &Client, spec: KeySpec, usage: KeyUsageType) -> String {
+    let created = client
+        .create_key()
+        .key_spec(spec)
+        .key_usage(usage)
+        .send()
+        .await
+        .expect("create key");
+    created
+        .key_metadata()
+        .expect("metadata")
+        .key_id()
+        .to_owned()
+}
+
+/// Sign with an ECC P-256 and an RSA-2048 key (a 32-byte digest each), and GenerateMac with an
+/// HMAC-256 key: the private-key operations of the asymmetric key types.
+async fn asymmetric(client: &Client) -> Vec<Op> {
+    let digest = STANDARD.encode([5u8; 32]);
+    let sign = |key: String, algorithm: &str| json!({ "KeyId": key, "Message": digest, "MessageType": "DIGEST", "SigningAlgorithm": algorithm });
+    let p256 = key_of(client, KeySpec::EccNistP256, KeyUsageType::SignVerify).await;
+    let rsa = key_of(client, KeySpec::Rsa2048, KeyUsageType::SignVerify).await;
+    let hmac = key_of(client, KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac).await;
+    let mac = json!({ "KeyId": hmac, "Message": STANDARD.encode([6u8; 32]), "MacAlgorithm": "HMAC_SHA_256" });
+    vec![
+        Op::new(
+            "SignP256",
+            "Sign",
+            sign(p256, "ECDSA_SHA_256"),
+            Check::Member("Signature"),
+        ),
+        Op::new(
+            "SignRsa2048",
+            "Sign",
+            sign(rsa, "RSASSA_PKCS1_V1_5_SHA_256"),
+            Check::Member("Signature"),
+        ),
+        Op::new("GenerateMac", "GenerateMac", mac, Check::Member("Mac")),
+    ]
+}
+
 /// A key to work on and the operations on it.
 pub async fn prepare(client: &Client) -> Vec<Op> {
     let key = client.create_key().send().await.expect("create key");
@@ -82,7 +125,7 @@ pub async fn prepare(client: &Client) -> Vec<Op> {
         "CiphertextBlob": STANDARD.encode(blob.as_ref()),
         "EncryptionContext": context,
     });
-    vec![
+    let mut ops = vec![
         Op::new(
             "Encrypt32",
             "Encrypt",
@@ -120,5 +163,7 @@ pub async fn prepare(client: &Client) -> Vec<Op> {
             json!({}),
             Check::Member("KeyMetadata"),
         ),
-    ]
+    ];
+    ops.extend(asymmetric(client).await);
+    ops
 }

@@ -29,6 +29,67 @@ fn aes_key(session: &Session, token: bool) -> ObjectHandle {
         .expect("generate")
 }
 
+/// The DER DigestInfo prefix of SHA-256 (RFC 8017 9.2).
+const SHA256_DIGEST_INFO: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
+
+/// The private half of a token key pair generated with `mechanism`; the public half is
+/// dropped (the operations measured are private-key ones).
+fn private_key(session: &Session, mechanism: Mechanism, public: &[Attribute]) -> ObjectHandle {
+    let private = [
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Label(b"bench-raw".to_vec()),
+    ];
+    let (public, private) = session
+        .generate_key_pair(&mechanism, public, &private)
+        .expect("generate pair");
+    session.destroy_object(public).expect("destroy public");
+    private
+}
+
+fn ec_key(session: &Session) -> ObjectHandle {
+    let p256 = vec![0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+    let public = [
+        Attribute::Token(false),
+        Attribute::EcParams(p256),
+        Attribute::Verify(true),
+    ];
+    private_key(session, Mechanism::EccKeyPairGen, &public)
+}
+
+fn rsa_key(session: &Session) -> ObjectHandle {
+    let public = [
+        Attribute::Token(false),
+        Attribute::ModulusBits(2048.into()),
+        Attribute::PublicExponent(vec![1, 0, 1]),
+        Attribute::Verify(true),
+    ];
+    private_key(session, Mechanism::RsaPkcsKeyPairGen, &public)
+}
+
+fn hmac_key(session: &Session) -> ObjectHandle {
+    let template = [
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::KeyType(KeyType::GENERIC_SECRET),
+        Attribute::ValueLen(32.into()),
+        Attribute::Token(true),
+        Attribute::Private(true),
+        Attribute::Sensitive(true),
+        Attribute::Extractable(false),
+        Attribute::Sign(true),
+        Attribute::Label(b"bench-raw".to_vec()),
+    ];
+    session
+        .generate_key(&Mechanism::GenericSecretKeyGen, &template)
+        .expect("generate hmac key")
+}
+
 fn seal(session: &Session, key: ObjectHandle, plaintext: &[u8]) -> ([u8; 12], Vec<u8>) {
     let mut iv = [0u8; 12];
     session.generate_random_slice(&mut iv).expect("random");
@@ -123,6 +184,41 @@ pub fn run(daemon: &Daemon, seconds: u64) {
                 measure(&ctx, sessions, seconds, work.as_ref()),
             );
         }
+    }
+    let (p256, rsa, hmac) = (ec_key(&session), rsa_key(&session), hmac_key(&session));
+    let digest = [5u8; 32];
+    let mut digest_info = SHA256_DIGEST_INFO.to_vec();
+    digest_info.extend_from_slice(&digest);
+    let signing: Vec<(&str, Work)> = vec![
+        (
+            "ECDSA P-256 sign",
+            Box::new(|s| drop(s.sign(&Mechanism::Ecdsa, p256, &digest).expect("sign"))),
+        ),
+        (
+            "RSA-2048 PKCS#1 sign",
+            Box::new(|s| {
+                drop(
+                    s.sign(&Mechanism::RsaPkcs, rsa, &digest_info)
+                        .expect("sign"),
+                )
+            }),
+        ),
+        (
+            "HMAC-SHA256 32 B",
+            Box::new(|s| drop(s.sign(&Mechanism::Sha256Hmac, hmac, &digest).expect("mac"))),
+        ),
+    ];
+    for (operation, work) in &signing {
+        for sessions in [1, 2] {
+            print(
+                operation,
+                sessions,
+                measure(&ctx, sessions, seconds, work.as_ref()),
+            );
+        }
+    }
+    for handle in [p256, rsa, hmac] {
+        session.destroy_object(handle).expect("destroy");
     }
     let create = |s: &Session| s.destroy_object(aes_key(s, true)).expect("destroy");
     print(
