@@ -1,9 +1,11 @@
 //! Asymmetric and HMAC keys: which key spec takes which key usage and algorithms (AWS's
 //! tables), what each means for the token, and the operations that use them.
 
+mod agree;
 mod sign;
 pub mod usage;
 
+pub use agree::Shared;
 pub use sign::{Signed, ToSign, Verified};
 
 use crate::hsm::{Curve, Hash, PairKind, PairUse, SignScheme};
