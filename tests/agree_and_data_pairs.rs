@@ -5,7 +5,9 @@
 
 mod common;
 
-use aws_sdk_kms::operation::derive_shared_secret::{DeriveSharedSecretError, DeriveSharedSecretOutput};
+use aws_sdk_kms::operation::derive_shared_secret::{
+    DeriveSharedSecretError, DeriveSharedSecretOutput,
+};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
     DataKeyPairSpec, KeyAgreementAlgorithmSpec, KeyEncryptionMechanism, KeySpec, KeyUsageType,
@@ -17,7 +19,8 @@ use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey};
 use rsa::rand_core::OsRng;
 use sha2::Sha256;
 
-type Derived = Result<DeriveSharedSecretOutput, aws_sdk_kms::error::SdkError<DeriveSharedSecretError>>;
+type Derived =
+    Result<DeriveSharedSecretOutput, aws_sdk_kms::error::SdkError<DeriveSharedSecretError>>;
 
 const INVALID_USAGE: &str = "InvalidKeyUsageException";
 const INVALID_STATE: &str = "KMSInvalidStateException";
@@ -36,7 +39,12 @@ async fn create(client: &Client, spec: KeySpec, usage: KeyUsageType) -> String {
 }
 
 async fn public_key(client: &Client, key: &str) -> Vec<u8> {
-    let out = client.get_public_key().key_id(key).send().await.expect("GetPublicKey");
+    let out = client
+        .get_public_key()
+        .key_id(key)
+        .send()
+        .await
+        .expect("GetPublicKey");
     out.public_key().expect("PublicKey").as_ref().to_vec()
 }
 
@@ -62,13 +70,23 @@ macro_rules! agree_with_rustcrypto {
         for _ in 0..4 {
             let ours = $curve::SecretKey::random(&mut OsRng);
             let ours_spki = ours.public_key().to_public_key_der().expect("SPKI");
-            let out = derive(&client, &key, ours_spki.as_bytes()).await.expect("Derive");
+            let out = derive(&client, &key, ours_spki.as_bytes())
+                .await
+                .expect("Derive");
             let expected =
                 $curve::ecdh::diffie_hellman(ours.to_nonzero_scalar(), kms_public.as_affine());
             let secret = out.shared_secret().expect("SharedSecret").as_ref();
-            assert_eq!(secret, expected.raw_secret_bytes().as_slice(), "{:?}", $spec);
+            assert_eq!(
+                secret,
+                expected.raw_secret_bytes().as_slice(),
+                "{:?}",
+                $spec
+            );
             assert_eq!(out.key_id(), Some($daemon.key_arn(&key).as_str()));
-            assert_eq!(out.key_agreement_algorithm(), Some(&KeyAgreementAlgorithmSpec::Ecdh));
+            assert_eq!(
+                out.key_agreement_algorithm(),
+                Some(&KeyAgreementAlgorithmSpec::Ecdh)
+            );
             assert_eq!(out.key_origin(), Some(&OriginType::AwsKms));
         }
     }};
@@ -115,9 +133,17 @@ async fn peer_keys_that_are_malformed_or_on_another_curve_are_validation_errors(
     *off_curve.last_mut().unwrap() ^= 0x01;
     // SEQUENCE { the same AlgorithmIdentifier, BIT STRING { 0x00, 0x02|0x03 || x } }.
     let point = p256_public.to_encoded_point(true);
-    let compressed = [&[0x30, 0x39][..], &good[2..23], &[0x03, 0x22, 0x00], point.as_bytes()].concat();
+    let compressed = [
+        &[0x30, 0x39][..],
+        &good[2..23],
+        &[0x03, 0x22, 0x00],
+        point.as_bytes(),
+    ]
+    .concat();
     let other_curve = p384::SecretKey::random(&mut OsRng).public_key();
-    let rsa = rsa::RsaPrivateKey::new(&mut OsRng, 1024).unwrap().to_public_key();
+    let rsa = rsa::RsaPrivateKey::new(&mut OsRng, 1024)
+        .unwrap()
+        .to_public_key();
     let peers = [
         other_curve.to_public_key_der().unwrap().as_bytes().to_vec(),
         rsa.to_public_key_der().unwrap().as_bytes().to_vec(),
@@ -129,7 +155,9 @@ async fn peer_keys_that_are_malformed_or_on_another_curve_are_validation_errors(
     for peer in peers {
         assert_error(derive(&client, &key, &peer).await, VALIDATION, "");
     }
-    derive(&client, &key, &good).await.expect("the well-formed key still works");
+    derive(&client, &key, &good)
+        .await
+        .expect("the well-formed key still works");
 }
 
 #[tokio::test]
@@ -225,7 +253,11 @@ async fn data_key_pair(client: &Client, key: &str, spec: DataKeyPairSpec) -> Pai
         .unwrap_or_else(|e| panic!("GenerateDataKeyPair {spec:?}: {e:?}"));
     assert_eq!(out.key_pair_spec(), Some(&spec));
     Pair {
-        private: out.private_key_plaintext().expect("plaintext").as_ref().to_vec(),
+        private: out
+            .private_key_plaintext()
+            .expect("plaintext")
+            .as_ref()
+            .to_vec(),
         public: out.public_key().expect("PublicKey").as_ref().to_vec(),
         blob: out.private_key_ciphertext_blob().expect("blob").clone(),
     }
@@ -256,7 +288,9 @@ fn check_rsa(pair: &Pair, bits: usize) {
     let signature = SigningKey::<Sha256>::new(private).sign(MESSAGE);
     let verifying = VerifyingKey::<Sha256>::new(public);
     let signature = rsa::pkcs1v15::Signature::try_from(signature.to_bytes().as_ref()).unwrap();
-    verifying.verify(MESSAGE, &signature).expect("valid signature");
+    verifying
+        .verify(MESSAGE, &signature)
+        .expect("valid signature");
 }
 
 /// EC: the same three checks with ECDSA on the curve's own crate.
@@ -269,7 +303,9 @@ macro_rules! check_ec {
         let signing = $curve::ecdsa::SigningKey::from_slice(&secret.to_bytes()).unwrap();
         let signature: $curve::ecdsa::Signature = signing.sign(MESSAGE);
         let verifying = $curve::ecdsa::VerifyingKey::from_affine(*public.as_affine()).unwrap();
-        verifying.verify(MESSAGE, &signature).expect("valid signature");
+        verifying
+            .verify(MESSAGE, &signature)
+            .expect("valid signature");
     }};
 }
 
@@ -285,7 +321,10 @@ async fn every_key_pair_spec_gives_a_pkcs8_key_that_matches_signs_and_decrypts()
     ] {
         let pair = data_key_pair(&client, &key, spec).await;
         check_rsa(&pair, bits);
-        assert_eq!(decrypt_private(&client, pair.blob.clone()).await, pair.private);
+        assert_eq!(
+            decrypt_private(&client, pair.blob.clone()).await,
+            pair.private
+        );
     }
     for spec in [
         DataKeyPairSpec::EccNistP256,
@@ -300,7 +339,10 @@ async fn every_key_pair_spec_gives_a_pkcs8_key_that_matches_signs_and_decrypts()
             DataKeyPairSpec::EccNistP521 => check_ec!(pair, p521),
             _ => check_ec!(pair, k256),
         }
-        assert_eq!(decrypt_private(&client, pair.blob.clone()).await, pair.private);
+        assert_eq!(
+            decrypt_private(&client, pair.blob.clone()).await,
+            pair.private
+        );
     }
 }
 
@@ -400,7 +442,11 @@ async fn data_key_pairs_need_a_symmetric_encryption_key_and_a_served_spec() {
         .key_pair_spec(DataKeyPairSpec::Sm2)
         .send()
         .await;
-    assert_error(sm2, UNSUPPORTED, "KeyPairSpec SM2 is not supported in this Region.");
+    assert_error(
+        sm2,
+        UNSUPPORTED,
+        "KeyPairSpec SM2 is not supported in this Region.",
+    );
     let (status, body, _) = daemon.raw(
         Some("TrentService.GenerateDataKeyPair"),
         &format!(r#"{{"KeyId":"{key}","KeyPairSpec":"HMAC_256"}}"#),
@@ -410,7 +456,11 @@ async fn data_key_pairs_need_a_symmetric_encryption_key_and_a_served_spec() {
         Some("TrentService.GenerateDataKeyPairWithoutPlaintext"),
         &format!(r#"{{"KeyId":"{key}","KeyPairSpec":"ECC_NIST_P256","Recipient":{{}}}}"#),
     );
-    assert_eq!((status, body["__type"].as_str()), (400, Some(VALIDATION)), "{body}");
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some(VALIDATION)),
+        "{body}"
+    );
     let dry = client
         .generate_data_key_pair()
         .key_id(&key)
@@ -431,7 +481,11 @@ async fn data_key_pairs_need_a_symmetric_encryption_key_and_a_served_spec() {
         .send()
         .await;
     let arn = daemon.key_arn(&key);
-    assert_error(disabled, "DisabledException", &format!("{arn} is disabled."));
+    assert_error(
+        disabled,
+        "DisabledException",
+        &format!("{arn} is disabled."),
+    );
 }
 
 #[tokio::test]
@@ -455,7 +509,10 @@ async fn audit_records_hold_no_shared_secret_and_no_private_key() {
         log.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
     }
     for secret in &secrets {
-        assert!(!log.contains(secret.as_str()), "a secret reached the audit log");
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret reached the audit log"
+        );
     }
     let records: Vec<serde_json::Value> = log
         .lines()

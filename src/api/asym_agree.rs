@@ -32,7 +32,11 @@ pub async fn derive_shared_secret(
 ) -> Result<Vec<u8>, KmsError> {
     let id = key_id(r.key_id, "keyId")?;
     let algorithm = required(r.key_agreement_algorithm, "keyAgreementAlgorithm")?;
-    one_of("keyAgreementAlgorithm", &algorithm, KEY_AGREEMENT_ALGORITHMS)?;
+    one_of(
+        "keyAgreementAlgorithm",
+        &algorithm,
+        KEY_AGREEMENT_ALGORITHMS,
+    )?;
     let public_key = required(r.public_key, "publicKey")?;
     blob_len("publicKey", &public_key.0, 1, MAX_PUBLIC_KEY)?;
     grant_tokens(r.grant_tokens.as_ref())?;
@@ -67,7 +71,11 @@ pub async fn generate_data_key_pair(
         &text,
         AWS_KEY_PAIR_SPECS,
         PairSpec::parse,
-        || unsupported(format!("KeyPairSpec {text} is not supported in this Region.")),
+        || {
+            unsupported(format!(
+                "KeyPairSpec {text} is not supported in this Region."
+            ))
+        },
     )?;
     grant_tokens(r.grant_tokens.as_ref())?;
     no_recipient(r.recipient.as_ref())?;

@@ -46,9 +46,9 @@ impl Hsm {
             let Some(secret) = derived else {
                 return Ok(None);
             };
-            let read = read_values(session, secret, &[AttributeType::Value]);
+            let read = read_values(session, secret, [AttributeType::Value]);
             destroy_at_once(session, &[secret])?;
-            let [value] = <[_; 1]>::try_from(read?).map_err(|_| unreadable())?;
+            let [value] = read?;
             Ok(Some(value))
         })
         .await
@@ -98,26 +98,30 @@ fn derive(
 /// The values of `wanted` of a session object, in that order, each moved (not copied) into
 /// a buffer wiped when dropped. cryptoki 0.12 reads them through buffers of its own, which
 /// it frees without wiping; nothing else keeps a copy.
-pub(super) fn read_values(
+pub(super) fn read_values<const N: usize>(
     session: &Session,
     object: ObjectHandle,
-    wanted: &[AttributeType],
-) -> Result<Vec<Zeroizing<Vec<u8>>>, HsmError> {
+    wanted: [AttributeType; N],
+) -> Result<[Zeroizing<Vec<u8>>; N], HsmError> {
     let mut found: Vec<(AttributeType, Zeroizing<Vec<u8>>)> = session
-        .get_attributes(object, wanted)?
+        .get_attributes(object, &wanted)?
         .into_iter()
         .filter_map(|a| {
             let kind = a.attribute_type();
             bytes_of(a).map(|bytes| (kind, Zeroizing::new(bytes)))
         })
         .collect();
-    wanted
+    let values = wanted
         .iter()
         .map(|kind| {
-            let at = found.iter().position(|(k, _)| k == kind).ok_or_else(unreadable)?;
+            let at = found
+                .iter()
+                .position(|(k, _)| k == kind)
+                .ok_or_else(unreadable)?;
             Ok(found.swap_remove(at).1)
         })
-        .collect()
+        .collect::<Result<Vec<_>, HsmError>>()?;
+    <[_; N]>::try_from(values).map_err(|_| unreadable())
 }
 
 /// The bytes an attribute carries, for the attributes of key values.

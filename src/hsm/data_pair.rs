@@ -75,9 +75,13 @@ fn rsa_encoding(
     session: &Session,
     private: ObjectHandle,
 ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), HsmError> {
-    let values = read_values(session, private, &RSA_PRIVATE)?;
-    let parts: [&[u8]; 8] = std::array::from_fn(|i| values[i].as_slice());
-    Ok((spki::rsa_pkcs8_der(&parts), spki::rsa_spki_der(parts[0], parts[1])))
+    let values = read_values(session, private, RSA_PRIVATE)?;
+    let parts = values.each_ref().map(|v| v.as_slice());
+    let [modulus, exponent, ..] = parts;
+    Ok((
+        spki::rsa_pkcs8_der(&parts),
+        spki::rsa_spki_der(modulus, exponent),
+    ))
 }
 
 fn ec_encoding(
@@ -86,10 +90,8 @@ fn ec_encoding(
     public: ObjectHandle,
     private: ObjectHandle,
 ) -> Result<(Zeroizing<Vec<u8>>, Vec<u8>), HsmError> {
-    let [point] = <[_; 1]>::try_from(read_values(session, public, &[AttributeType::EcPoint])?)
-        .map_err(|_| malformed())?;
-    let [d] = <[_; 1]>::try_from(read_values(session, private, &[AttributeType::Value])?)
-        .map_err(|_| malformed())?;
+    let [point] = read_values(session, public, [AttributeType::EcPoint])?;
+    let [d] = read_values(session, private, [AttributeType::Value])?;
     let point = spki::ec_point(&point, curve.field_len()).ok_or_else(malformed)?;
     let oid = curve.oid_der();
     let pkcs8 = spki::ec_pkcs8_der(oid, curve.field_len(), &d, point).ok_or_else(malformed)?;

@@ -31,8 +31,8 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-pub use asym::{Curve, Hash, PairKind, PairUse, SignScheme};
 pub use agree::PeerPoint;
+pub use asym::{Curve, Hash, PairKind, PairUse, SignScheme};
 pub use data_pair::DataPair;
 pub use error::{Fault, HsmError};
 pub use health::PoolStats;

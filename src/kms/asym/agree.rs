@@ -42,7 +42,9 @@ impl Kms {
         let key = self.authorized(caller, key_id, action).await?;
         self.check(Op::DeriveSharedSecret, &key)?;
         let Material::Pair(PairKind::Ec(curve)) = material(key.spec) else {
-            return Err(KmsError::internal("a KEY_AGREEMENT key that is not an EC key pair"));
+            return Err(KmsError::internal(
+                "a KEY_AGREEMENT key that is not an EC key pair",
+            ));
         };
         let material_id = self.enabled_material(&key)?;
         let peer = PeerPoint::from_spki(peer_public_key, curve).ok_or_else(bad_peer_key)?;
