@@ -123,7 +123,7 @@ fn algorithm(value: Option<&str>, member: &str) -> Result<EncryptionAlgorithm, K
 }
 
 /// The Recipient member: checked against the model, then refused (no attested enclaves).
-fn no_recipient(recipient: Option<&RecipientInfo>) -> Result<(), KmsError> {
+pub(super) fn no_recipient(recipient: Option<&RecipientInfo>) -> Result<(), KmsError> {
     let Some(r) = recipient else { return Ok(()) };
     if let Some(algorithm) = &r.key_encryption_algorithm {
         one_of(

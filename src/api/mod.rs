@@ -3,6 +3,7 @@
 
 mod aliases;
 mod asym;
+mod asym_agree;
 mod audited;
 mod auth;
 mod body;
@@ -323,6 +324,13 @@ async fn dispatch(
         "GetPublicKey" => asym::get_public_key(kms, caller, parse(body)?).await,
         "GenerateMac" => asym::generate_mac(kms, caller, parse(body)?).await,
         "VerifyMac" => asym::verify_mac(kms, caller, parse(body)?).await,
+        "DeriveSharedSecret" => asym_agree::derive_shared_secret(kms, caller, parse(body)?).await,
+        "GenerateDataKeyPair" => {
+            asym_agree::generate_data_key_pair(kms, caller, parse(body)?, true).await
+        }
+        "GenerateDataKeyPairWithoutPlaintext" => {
+            asym_agree::generate_data_key_pair(kms, caller, parse(body)?, false).await
+        }
         "EnableKey" => lifecycle::enable_key(kms, caller, parse(body)?).await,
         "DisableKey" => lifecycle::disable_key(kms, caller, parse(body)?).await,
         "ScheduleKeyDeletion" => lifecycle::schedule_key_deletion(kms, caller, parse(body)?).await,

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::wire::{Blob, B64};
+use super::body::object;
+use super::wire::{Blob, Context, RecipientInfo, B64};
 
 /// Sign input.
 #[derive(Debug, Deserialize)]
@@ -112,4 +113,53 @@ pub struct VerifyMacResponse {
     pub key_id: String,
     pub mac_valid: bool,
     pub mac_algorithm: &'static str,
+}
+
+/// DeriveSharedSecret input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct DeriveSharedSecretRequest {
+    pub key_id: Option<String>,
+    pub key_agreement_algorithm: Option<String>,
+    pub public_key: Option<Blob>,
+    pub grant_tokens: Option<Vec<String>>,
+    pub dry_run: Option<bool>,
+    #[serde(default, deserialize_with = "object")]
+    pub recipient: Option<RecipientInfo>,
+}
+
+/// DeriveSharedSecret output.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeriveSharedSecretResponse<'a> {
+    pub key_id: String,
+    pub shared_secret: B64<'a>,
+    pub key_agreement_algorithm: &'static str,
+    pub key_origin: &'static str,
+}
+
+/// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext input.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct GenerateDataKeyPairRequest {
+    pub encryption_context: Option<Context>,
+    pub key_id: Option<String>,
+    pub key_pair_spec: Option<String>,
+    pub grant_tokens: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "object")]
+    pub recipient: Option<RecipientInfo>,
+    pub dry_run: Option<bool>,
+}
+
+/// GenerateDataKeyPair and GenerateDataKeyPairWithoutPlaintext output.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenerateDataKeyPairResponse<'a> {
+    pub private_key_ciphertext_blob: B64<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_plaintext: Option<B64<'a>>,
+    pub public_key: B64<'a>,
+    pub key_id: String,
+    pub key_pair_spec: &'static str,
+    pub key_material_id: String,
 }

@@ -2,7 +2,9 @@
 //! handle cache, and the few operations the domain needs. Every call runs on a blocking
 //! thread, never on the async reactor. Nothing outside this module touches `cryptoki`.
 
+mod agree;
 mod asym;
+mod data_pair;
 mod error;
 mod health;
 mod import;
@@ -31,7 +33,9 @@ use tokio::sync::Semaphore;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+pub use agree::PeerPoint;
 pub use asym::{Curve, Hash, PairKind, PairUse, SignScheme};
+pub use data_pair::DataPair;
 pub use error::{Fault, HsmError};
 pub use health::PoolStats;
 pub use import::{Capabilities, ImportedKey, OaepHash, Wrapping, WrappingKey, KCV_LEN};

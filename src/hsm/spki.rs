@@ -1,7 +1,10 @@
-//! DER SubjectPublicKeyInfo (RFC 5280) of RSA and EC public keys read from the token, and
+//! DER SubjectPublicKeyInfo (RFC 5280) of RSA and EC public keys read from the token, the
+//! PKCS#8 PrivateKeyInfo (RFC 5958) of data key pairs, the EC point in a peer's SPKI, and
 //! ECDSA signatures between the token's r || s and DER. Only the few DER forms these
 //! structures need, written out by hand: a general encoder would be a larger dependency
 //! than the structures it encodes.
+
+use zeroize::Zeroizing;
 
 /// DER tag of a SEQUENCE (constructed).
 const SEQUENCE: u8 = 0x30;
@@ -155,27 +158,53 @@ fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, content, rest))
 }
 
-/// Appends a non-negative INTEGER given as big-endian bytes in the minimal DER form.
-fn push_unsigned_integer(out: &mut Vec<u8>, big_endian: &[u8]) {
+/// The significant bytes of a big-endian unsigned integer, and whether DER needs a 0x00
+/// before them: a set high bit would read as negative, and zero is one 0x00 byte.
+fn integer_digits(big_endian: &[u8]) -> (&[u8], bool) {
     let first = big_endian
         .iter()
         .position(|&b| b != 0)
         .unwrap_or(big_endian.len());
     let digits = &big_endian[first..];
-    let mut content = Vec::with_capacity(digits.len() + 1);
-    // A set high bit would read as negative; zero itself is one 0x00 byte, never empty.
-    if digits.first().is_none_or(|&b| b & 0x80 != 0) {
-        content.push(0x00);
+    (digits, digits.first().is_none_or(|&b| b & 0x80 != 0))
+}
+
+/// Bytes of the minimal DER INTEGER of a big-endian unsigned integer, header included.
+fn integer_size(big_endian: &[u8]) -> usize {
+    let (digits, pad) = integer_digits(big_endian);
+    tlv_size(digits.len() + usize::from(pad))
+}
+
+/// Appends a non-negative INTEGER given as big-endian bytes in the minimal DER form. Writes
+/// straight into `out`: no copy of a private value is left anywhere else.
+fn push_unsigned_integer(out: &mut Vec<u8>, big_endian: &[u8]) {
+    let (digits, pad) = integer_digits(big_endian);
+    push_header(out, INTEGER, digits.len() + usize::from(pad));
+    if pad {
+        out.push(0x00);
     }
-    content.extend_from_slice(digits);
-    push_tlv(out, INTEGER, &content);
+    out.extend_from_slice(digits);
 }
 
 /// Appends tag, definite length and content.
 fn push_tlv(out: &mut Vec<u8>, tag: u8, content: &[u8]) {
-    out.push(tag);
-    push_length(out, content.len());
+    push_header(out, tag, content.len());
     out.extend_from_slice(content);
+}
+
+/// Appends a tag and the definite length of content that the caller writes next.
+fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
+    push_length(out, len);
+}
+
+/// Bytes of a TLV whose content is `len` bytes.
+fn tlv_size(len: usize) -> usize {
+    let length_bytes = match u8::try_from(len) {
+        Ok(short) if short < 0x80 => 1,
+        _ => 1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize,
+    };
+    1 + length_bytes + len
 }
 
 /// Appends a definite length: one byte below 128, else 0x80 | count and the minimal
@@ -194,13 +223,99 @@ fn push_length(out: &mut Vec<u8>, len: usize) {
     }
 }
 
+/// DER tag of the context-specific constructed [0] (ECPrivateKey parameters).
+const CONTEXT_0: u8 = 0xa0;
+/// DER tag of the context-specific constructed [1] (ECPrivateKey publicKey).
+const CONTEXT_1: u8 = 0xa1;
+/// INTEGER 0: the version of PrivateKeyInfo and of a two-prime RSAPrivateKey.
+const VERSION_0: [u8; 3] = [INTEGER, 0x01, 0x00];
+/// INTEGER 1: the version of ECPrivateKey (RFC 5915).
+const VERSION_1: [u8; 3] = [INTEGER, 0x01, 0x01];
+
+/// The integers of an RSA private key, big-endian as the token returns them, in
+/// RSAPrivateKey order: n, e, d, p, q, d mod (p-1), d mod (q-1), q^-1 mod p.
+pub type RsaPrivateParts<'a> = [&'a [u8]; 8];
+
+/// The PKCS#8 PrivateKeyInfo of an RSA private key (RSAPrivateKey, RFC 8017 A.1.2), in a
+/// buffer sized exactly once so that it never leaves a copy behind by growing.
+pub fn rsa_pkcs8_der(parts: &RsaPrivateParts<'_>) -> Zeroizing<Vec<u8>> {
+    let integers = VERSION_0.len() + parts.iter().map(|p| integer_size(p)).sum::<usize>();
+    let key = tlv_size(integers);
+    let body = VERSION_0.len() + RSA_ENCRYPTION.len() + tlv_size(key);
+    let mut der = Zeroizing::new(Vec::with_capacity(tlv_size(body)));
+    push_header(&mut der, SEQUENCE, body);
+    der.extend_from_slice(&VERSION_0);
+    der.extend_from_slice(&RSA_ENCRYPTION);
+    push_header(&mut der, OCTET_STRING, key);
+    push_header(&mut der, SEQUENCE, integers);
+    der.extend_from_slice(&VERSION_0);
+    for part in parts {
+        push_unsigned_integer(&mut der, part);
+    }
+    der
+}
+
+/// The PKCS#8 PrivateKeyInfo of an EC private key: ECPrivateKey (RFC 5915) with the
+/// scalar `d` as `field_len` bytes, the named curve and the uncompressed public `point`.
+/// Sized exactly once, as for RSA. `None` if `d` does not fit `field_len` bytes.
+pub fn ec_pkcs8_der(
+    curve_oid: &[u8],
+    field_len: usize,
+    d: &[u8],
+    point: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    let (digits, _) = integer_digits(d);
+    let padding = field_len.checked_sub(digits.len())?;
+    let bits = tlv_size(point.len() + 1);
+    let key = VERSION_1.len() + tlv_size(field_len) + tlv_size(curve_oid.len()) + tlv_size(bits);
+    let algorithm = EC_PUBLIC_KEY.len() + curve_oid.len();
+    let body = VERSION_0.len() + tlv_size(algorithm) + tlv_size(tlv_size(key));
+    let mut der = Zeroizing::new(Vec::with_capacity(tlv_size(body)));
+    push_header(&mut der, SEQUENCE, body);
+    der.extend_from_slice(&VERSION_0);
+    push_header(&mut der, SEQUENCE, algorithm);
+    der.extend_from_slice(&EC_PUBLIC_KEY);
+    der.extend_from_slice(curve_oid);
+    push_header(&mut der, OCTET_STRING, tlv_size(key));
+    push_header(&mut der, SEQUENCE, key);
+    der.extend_from_slice(&VERSION_1);
+    push_header(&mut der, OCTET_STRING, field_len);
+    let padded = der.len() + padding;
+    der.resize(padded, 0x00);
+    der.extend_from_slice(digits);
+    push_tlv(&mut der, CONTEXT_0, curve_oid);
+    push_header(&mut der, CONTEXT_1, bits);
+    push_header(&mut der, BIT_STRING, point.len() + 1);
+    der.push(0x00);
+    der.extend_from_slice(point);
+    Some(der)
+}
+
+/// The uncompressed point of an EC SubjectPublicKeyInfo on the curve `curve_oid` (a peer's
+/// public key), or `None` when the DER is not one, names another curve or another
+/// algorithm, or carries a compressed point.
+pub fn ec_spki_point<'a>(spki: &'a [u8], curve_oid: &[u8], field_len: usize) -> Option<&'a [u8]> {
+    let (tag, body, rest) = read_tlv(spki)?;
+    if tag != SEQUENCE || !rest.is_empty() {
+        return None;
+    }
+    let (tag, algorithm, body) = read_tlv(body)?;
+    let (bits_tag, bits, rest) = read_tlv(body)?;
+    let expected = [&EC_PUBLIC_KEY[..], curve_oid].concat();
+    if tag != SEQUENCE || algorithm != expected || bits_tag != BIT_STRING || !rest.is_empty() {
+        return None;
+    }
+    let point = bits.strip_prefix(&[0x00])?;
+    (point.len() == 1 + 2 * field_len && point.first() == Some(&0x04)).then_some(point)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::OnceLock;
 
     use rsa::pkcs8::{DecodePublicKey, EncodePublicKey};
     use rsa::rand_core::OsRng;
-    use rsa::traits::PublicKeyParts;
+    use rsa::traits::{PrivateKeyParts, PublicKeyParts};
     use rsa::{BigUint, RsaPrivateKey, RsaPublicKey};
     use sha2::{Digest, Sha256};
 
@@ -386,6 +501,102 @@ mod tests {
             let mut out = Vec::new();
             push_length(&mut out, len);
             assert_eq!(out, expected, "length {len}");
+        }
+    }
+
+    /// Checks the buffer was sized exactly: it never grew, so it left no copy behind.
+    fn assert_exact(der: &Zeroizing<Vec<u8>>) {
+        assert_eq!(der.len(), der.capacity());
+    }
+
+    #[test]
+    fn rsa_private_keys_encode_as_the_rsa_crate_does() {
+        use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+        let key = RsaPrivateKey::new(&mut OsRng, 1024).expect("generate key");
+        let [p, q] = [&key.primes()[0], &key.primes()[1]];
+        let crt = [key.dp(), key.dq()].map(|v| v.expect("precomputed").to_bytes_be());
+        let qinv = key.crt_coefficient().expect("precomputed").to_bytes_be();
+        let ints = [key.n(), key.e(), key.d(), p, q].map(|v| v.to_bytes_be());
+        let parts = [
+            &ints[0][..],
+            &ints[1],
+            &ints[2],
+            &ints[3],
+            &ints[4],
+            &crt[0],
+            &crt[1],
+            &qinv,
+        ];
+        let der = rsa_pkcs8_der(&parts);
+        assert_exact(&der);
+        let parsed = RsaPrivateKey::from_pkcs8_der(&der).expect("parse PKCS#8");
+        assert_eq!(parsed, key);
+        assert_eq!(&der[..], key.to_pkcs8_der().expect("encode").as_bytes());
+    }
+
+    #[test]
+    fn ec_private_keys_parse_with_their_curve_and_public_key() {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::pkcs8::DecodePrivateKey;
+        // A scalar with a leading zero byte, which a token may return without it.
+        let mut d = [0x5a; 32];
+        d[0] = 0x00;
+        let key = p256::SecretKey::from_slice(&d).expect("valid scalar");
+        let point = key.public_key().to_encoded_point(false);
+        let oid = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+        for scalar in [&d[..], &d[1..]] {
+            let der = ec_pkcs8_der(&oid, 32, scalar, point.as_bytes()).expect("encode");
+            assert_exact(&der);
+            let parsed = p256::SecretKey::from_pkcs8_der(&der).expect("parse PKCS#8");
+            assert_eq!(parsed, key);
+        }
+        let full = [0xff; 32];
+        assert!(ec_pkcs8_der(&oid, 31, &full, point.as_bytes()).is_none());
+    }
+
+    #[test]
+    fn p521_private_keys_use_long_form_lengths() {
+        use p521::elliptic_curve::sec1::ToEncodedPoint;
+        use p521::pkcs8::DecodePrivateKey;
+        let key = p521::SecretKey::random(&mut OsRng);
+        let point = key.public_key().to_encoded_point(false);
+        let oid = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+        let der = ec_pkcs8_der(&oid, 66, &key.to_bytes(), point.as_bytes()).expect("encode");
+        assert_exact(&der);
+        assert_eq!(&der[..2], &[0x30, 0x81]);
+        let parsed = p521::SecretKey::from_pkcs8_der(&der).expect("parse PKCS#8");
+        assert_eq!(parsed.to_bytes(), key.to_bytes());
+    }
+
+    #[test]
+    fn peer_points_are_read_from_an_spki_on_the_same_curve_only() {
+        use p256::elliptic_curve::sec1::ToEncodedPoint;
+        use p256::pkcs8::EncodePublicKey;
+        let public = p256::SecretKey::random(&mut OsRng).public_key();
+        let der = public.to_public_key_der().expect("encode");
+        let p256_oid = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
+        let p384_oid = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+        let point = public.to_encoded_point(false);
+        assert_eq!(
+            ec_spki_point(der.as_bytes(), &p256_oid, 32),
+            Some(point.as_bytes())
+        );
+        assert_eq!(ec_spki_point(der.as_bytes(), &p384_oid, 48), None);
+        let compressed = public.to_encoded_point(true);
+        let compressed_der = ec_spki_der(&p256_oid, compressed.as_bytes());
+        assert_eq!(ec_spki_point(&compressed_der, &p256_oid, 32), None);
+        let rsa = rsa_spki_der(&key_2048().n().to_bytes_be(), &[0x01, 0x00, 0x01]);
+        assert_eq!(ec_spki_point(&rsa, &p256_oid, 32), None);
+        assert_eq!(ec_spki_point(b"InvalidPublicKey", &p256_oid, 32), None);
+        assert_eq!(ec_spki_point(&der.as_bytes()[..40], &p256_oid, 32), None);
+    }
+
+    #[test]
+    fn tlv_sizes_match_what_is_written() {
+        for len in [0, 1, 127, 128, 255, 256, 65_535, 65_536] {
+            let mut out = Vec::new();
+            push_tlv(&mut out, OCTET_STRING, &vec![0u8; len]);
+            assert_eq!(out.len(), tlv_size(len), "length {len}");
         }
     }
 }

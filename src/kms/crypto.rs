@@ -356,7 +356,7 @@ impl Kms {
 
     /// The key named for an encrypting `op` that `caller` may do, and its current material
     /// version.
-    async fn encrypting_key(
+    pub(super) async fn encrypting_key(
         &self,
         caller: &Caller,
         key_id: &str,

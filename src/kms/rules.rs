@@ -121,6 +121,8 @@ pub enum Op {
     DeleteAlias,
     /// `DeleteImportedKeyMaterial`.
     DeleteImportedKeyMaterial,
+    /// `DeriveSharedSecret`.
+    DeriveSharedSecret,
     /// `DescribeKey`.
     DescribeKey,
     /// `DisableKey`.
@@ -135,6 +137,10 @@ pub enum Op {
     Encrypt,
     /// `GenerateDataKey`.
     GenerateDataKey,
+    /// `GenerateDataKeyPair`.
+    GenerateDataKeyPair,
+    /// `GenerateDataKeyPairWithoutPlaintext`.
+    GenerateDataKeyPairWithoutPlaintext,
     /// `GenerateDataKeyWithoutPlaintext`.
     GenerateDataKeyWithoutPlaintext,
     /// `GenerateMac`.
@@ -194,13 +200,14 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in the order of the key-state table.
-    pub const ALL: [Op; 40] = [
+    pub const ALL: [Op; 43] = [
         Op::CancelKeyDeletion,
         Op::CreateAlias,
         Op::CreateGrant,
         Op::Decrypt,
         Op::DeleteAlias,
         Op::DeleteImportedKeyMaterial,
+        Op::DeriveSharedSecret,
         Op::DescribeKey,
         Op::DisableKey,
         Op::DisableKeyRotation,
@@ -208,6 +215,8 @@ impl Op {
         Op::EnableKeyRotation,
         Op::Encrypt,
         Op::GenerateDataKey,
+        Op::GenerateDataKeyPair,
+        Op::GenerateDataKeyPairWithoutPlaintext,
         Op::GenerateDataKeyWithoutPlaintext,
         Op::GenerateMac,
         Op::GetKeyPolicy,
@@ -388,6 +397,13 @@ pub fn check(op: Op, key: KeyFacts, key_arn: &str) -> Result<Verdict, Refusal> {
         // that has not happened.
         (O::DeleteImportedKeyMaterial, S::Unavailable) => only_external(unavailable()), // [9]
 
+        // ---- DeriveSharedSecret -----------------------------------------------------------
+        (O::DeriveSharedSecret, S::Enabled) => allowed(),
+        (O::DeriveSharedSecret, S::Disabled) => disabled(), // [1]
+        (O::DeriveSharedSecret, S::PendingImport) => pending_import(), // [5]
+        (O::DeriveSharedSecret, S::PendingDeletion) => pending_deletion(), // [2] or [3]: [3]
+        (O::DeriveSharedSecret, S::Unavailable) => unavailable(), // needs the token
+
         // ---- DescribeKey ------------------------------------------------------------
         (
             O::DescribeKey,
@@ -441,6 +457,21 @@ pub fn check(op: Op, key: KeyFacts, key_arn: &str) -> Result<Verdict, Refusal> {
         (O::GenerateDataKey, S::PendingImport) => pending_import(), // [5]
         (O::GenerateDataKey, S::PendingDeletion) => pending_deletion(), // [2] or [3]: [3]
         (O::GenerateDataKey, S::Unavailable) => unavailable(), // needs the token
+
+        // ---- GenerateDataKeyPair ----------------------------------------------------
+        (O::GenerateDataKeyPair, S::Enabled) => allowed(),
+        (O::GenerateDataKeyPair, S::Disabled) => disabled(), // [1]
+        (O::GenerateDataKeyPair, S::PendingImport) => pending_import(), // [5]
+        (O::GenerateDataKeyPair, S::PendingDeletion) => pending_deletion(), // [2] or [3]: [3]
+        (O::GenerateDataKeyPair, S::Unavailable) => unavailable(), // needs the token
+
+        // ---- GenerateDataKeyPairWithoutPlaintext ------------------------------------
+        (O::GenerateDataKeyPairWithoutPlaintext, S::Enabled) => allowed(),
+        (O::GenerateDataKeyPairWithoutPlaintext, S::Disabled) => disabled(), // [1]
+        (O::GenerateDataKeyPairWithoutPlaintext, S::PendingImport) => pending_import(), // [5]
+        // [2] or [3]: [3]
+        (O::GenerateDataKeyPairWithoutPlaintext, S::PendingDeletion) => pending_deletion(),
+        (O::GenerateDataKeyPairWithoutPlaintext, S::Unavailable) => unavailable(), // needs the token
 
         // ---- GenerateDataKeyWithoutPlaintext ----------------------------------------
         (O::GenerateDataKeyWithoutPlaintext, S::Enabled) => allowed(),
@@ -672,7 +703,7 @@ mod tests {
 
     /// Expected outcome of every cell, for origin `AWS_KMS` then origin `EXTERNAL`.
     #[rustfmt::skip]
-    const GOLDEN: [(Op, [Cell; 5], [Cell; 5]); 40] = [
+    const GOLDEN: [(Op, [Cell; 5], [Cell; 5]); 43] = [
         //                                 origin AWS_KMS                         origin EXTERNAL
         //                                 Enab.  Disab. PImp.  PDel.  Unav.      Enab.  Disab. PImp.  PDel.  Unav.
         (Op::CancelKeyDeletion,            [NDel,  NDel,  NDel,  Allow, NDel ], [NDel,  NDel,  NDel,  Allow, NDel ]),
@@ -681,6 +712,7 @@ mod tests {
         (Op::Decrypt,                      [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::DeleteAlias,                  [Allow, Allow, Allow, Allow, Allow], [Allow, Allow, Allow, Allow, Allow]),
         (Op::DeleteImportedKeyMaterial,    [Kms,   Kms,   Kms,   Kms,   Kms  ], [Allow, Allow, NoOp,  Allow, Unav ]),
+        (Op::DeriveSharedSecret,           [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::DescribeKey,                  [Allow, Allow, Allow, Allow, Allow], [Allow, Allow, Allow, Allow, Allow]),
         (Op::DisableKey,                   [Allow, Allow, Imp,   Del,   Allow], [Allow, Allow, Imp,   Del,   Allow]),
         (Op::DisableKeyRotation,           [Allow, Dis,   Imp,   Del,   Unav ], [Ext,   Ext,   Ext,   Ext,   Ext  ]),
@@ -688,6 +720,8 @@ mod tests {
         (Op::EnableKeyRotation,            [Allow, Dis,   Imp,   Del,   Unav ], [Ext,   Ext,   Ext,   Ext,   Ext  ]),
         (Op::Encrypt,                      [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::GenerateDataKey,              [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
+        (Op::GenerateDataKeyPair,          [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
+        (Op::GenerateDataKeyPairWithoutPlaintext,[Allow, Dis, Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::GenerateDataKeyWithoutPlaintext,[Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::GenerateMac,                    [Allow, Dis,   Imp,   Del,   Unav ], [Allow, Dis,   Imp,   Del,   Unav ]),
         (Op::GetKeyPolicy,                 [Allow, Allow, Allow, Allow, Allow], [Allow, Allow, Allow, Allow, Allow]),
@@ -783,43 +817,46 @@ mod tests {
                 Op::Decrypt => 3,
                 Op::DeleteAlias => 4,
                 Op::DeleteImportedKeyMaterial => 5,
-                Op::DescribeKey => 6,
-                Op::DisableKey => 7,
-                Op::DisableKeyRotation => 8,
-                Op::EnableKey => 9,
-                Op::EnableKeyRotation => 10,
-                Op::Encrypt => 11,
-                Op::GenerateDataKey => 12,
-                Op::GenerateDataKeyWithoutPlaintext => 13,
-                Op::GenerateMac => 14,
-                Op::GetKeyPolicy => 15,
-                Op::GetKeyRotationStatus => 16,
-                Op::GetParametersForImport => 17,
-                Op::GetPublicKey => 18,
-                Op::ImportKeyMaterial => 19,
-                Op::ListAliases => 20,
-                Op::ListGrants => 21,
-                Op::ListKeyPolicies => 22,
-                Op::ListKeyRotations => 23,
-                Op::ListResourceTags => 24,
-                Op::ListRetirableGrants => 25,
-                Op::PutKeyPolicy => 26,
-                Op::ReEncryptFrom => 27,
-                Op::ReEncryptTo => 28,
-                Op::RetireGrant => 29,
-                Op::RevokeGrant => 30,
-                Op::RotateKeyOnDemand => 31,
-                Op::ScheduleKeyDeletion => 32,
-                Op::Sign => 33,
-                Op::TagResource => 34,
-                Op::UntagResource => 35,
-                Op::UpdateAliasTarget => 36,
-                Op::UpdateKeyDescription => 37,
-                Op::Verify => 38,
-                Op::VerifyMac => 39,
+                Op::DeriveSharedSecret => 6,
+                Op::DescribeKey => 7,
+                Op::DisableKey => 8,
+                Op::DisableKeyRotation => 9,
+                Op::EnableKey => 10,
+                Op::EnableKeyRotation => 11,
+                Op::Encrypt => 12,
+                Op::GenerateDataKey => 13,
+                Op::GenerateDataKeyPair => 14,
+                Op::GenerateDataKeyPairWithoutPlaintext => 15,
+                Op::GenerateDataKeyWithoutPlaintext => 16,
+                Op::GenerateMac => 17,
+                Op::GetKeyPolicy => 18,
+                Op::GetKeyRotationStatus => 19,
+                Op::GetParametersForImport => 20,
+                Op::GetPublicKey => 21,
+                Op::ImportKeyMaterial => 22,
+                Op::ListAliases => 23,
+                Op::ListGrants => 24,
+                Op::ListKeyPolicies => 25,
+                Op::ListKeyRotations => 26,
+                Op::ListResourceTags => 27,
+                Op::ListRetirableGrants => 28,
+                Op::PutKeyPolicy => 29,
+                Op::ReEncryptFrom => 30,
+                Op::ReEncryptTo => 31,
+                Op::RetireGrant => 32,
+                Op::RevokeGrant => 33,
+                Op::RotateKeyOnDemand => 34,
+                Op::ScheduleKeyDeletion => 35,
+                Op::Sign => 36,
+                Op::TagResource => 37,
+                Op::UntagResource => 38,
+                Op::UpdateAliasTarget => 39,
+                Op::UpdateKeyDescription => 40,
+                Op::Verify => 41,
+                Op::VerifyMac => 42,
             }
         }
-        let mut seen = [false; 40];
+        let mut seen = [false; 43];
         for op in Op::ALL {
             assert!(!seen[slot(op)], "{op:?} listed twice in Op::ALL");
             seen[slot(op)] = true;

@@ -1,11 +1,13 @@
 //! Asymmetric and HMAC keys: which key spec takes which key usage and algorithms (AWS's
 //! tables), what each means for the token, and the operations that use them.
 
+mod agree;
 mod external;
 mod rsa;
 mod sign;
 pub mod usage;
 
+pub use agree::Shared;
 pub use external::{import_error, importable, imported_key};
 pub use rsa::{check_request as check_rsa_request, is_rsa, missing_oaep_mechanism};
 pub use sign::{Signed, ToSign, Verified};

@@ -54,7 +54,11 @@ fn needs(op: Op) -> Needs {
         Op::Decrypt | Op::Encrypt | Op::ReEncryptFrom | Op::ReEncryptTo => {
             Needs::Usage(KeyUsage::EncryptDecrypt)
         }
-        Op::GenerateDataKey | Op::GenerateDataKeyWithoutPlaintext => Needs::SymmetricUse,
+        Op::GenerateDataKey
+        | Op::GenerateDataKeyWithoutPlaintext
+        | Op::GenerateDataKeyPair
+        | Op::GenerateDataKeyPairWithoutPlaintext => Needs::SymmetricUse,
+        Op::DeriveSharedSecret => Needs::Usage(KeyUsage::KeyAgreement),
         Op::Sign | Op::Verify => Needs::Usage(KeyUsage::SignVerify),
         Op::GenerateMac | Op::VerifyMac => Needs::Usage(KeyUsage::GenerateVerifyMac),
         Op::GetPublicKey => Needs::Pair,
@@ -70,7 +74,7 @@ fn needs(op: Op) -> Needs {
 }
 
 /// The AWS operation name of `op`, as the usage message says it.
-fn operation_name(op: Op) -> &'static str {
+pub(in crate::kms) fn operation_name(op: Op) -> &'static str {
     match op {
         Op::ReEncryptFrom | Op::ReEncryptTo => "ReEncrypt",
         Op::UpdateAliasTarget => "UpdateAlias",
@@ -78,6 +82,9 @@ fn operation_name(op: Op) -> &'static str {
         Op::Encrypt => "Encrypt",
         Op::GenerateDataKey => "GenerateDataKey",
         Op::GenerateDataKeyWithoutPlaintext => "GenerateDataKeyWithoutPlaintext",
+        Op::GenerateDataKeyPair => "GenerateDataKeyPair",
+        Op::GenerateDataKeyPairWithoutPlaintext => "GenerateDataKeyPairWithoutPlaintext",
+        Op::DeriveSharedSecret => "DeriveSharedSecret",
         Op::Sign => "Sign",
         Op::Verify => "Verify",
         Op::GenerateMac => "GenerateMac",
