@@ -1,5 +1,5 @@
-//! The key-state table for the asymmetric and HMAC operations, walked cell by cell against a
-//! running daemon: every operation in every key state a key of its type can reach, for an
+//! The key-state table for the asymmetric, HMAC and data-key-pair operations, walked cell by
+//! cell against a running daemon: every operation in every key state a key of its type can reach, for an
 //! `AWS_KMS` key and, where the type can be imported, an `EXTERNAL` one, plus Unavailable
 //! (the token objects gone). The operations only read the key, so each column's key serves
 //! every row. The expectations are the literal [`TABLE`], independent of `src/kms/rules.rs`.
@@ -14,12 +14,13 @@ use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
-    AlgorithmSpec, EncryptionAlgorithmSpec, KeySpec, KeyState, KeyUsageType, MacAlgorithmSpec,
-    OriginType, SigningAlgorithmSpec, WrappingKeySpec,
+    AlgorithmSpec, DataKeyPairSpec, EncryptionAlgorithmSpec, KeyAgreementAlgorithmSpec, KeySpec,
+    KeyState, KeyUsageType, MacAlgorithmSpec, OriginType, SigningAlgorithmSpec, WrappingKeySpec,
 };
 use aws_sdk_kms::Client;
 use common::import::{import, params, wrap};
 use common::{error_code, error_message, Daemon};
+use p256::pkcs8::EncodePublicKey;
 use rsa::pkcs8::EncodePrivateKey;
 use rsa::rand_core::OsRng;
 
@@ -81,6 +82,10 @@ enum Type {
     RsaSigning,
     RsaEncryption,
     Hmac,
+    /// ECDH: never EXTERNAL.
+    Agreement,
+    /// The symmetric key a data key pair is encrypted under.
+    Symmetric,
 }
 
 impl Type {
@@ -89,6 +94,8 @@ impl Type {
             Type::RsaSigning => (KeySpec::Rsa2048, KeyUsageType::SignVerify),
             Type::RsaEncryption => (KeySpec::Rsa2048, KeyUsageType::EncryptDecrypt),
             Type::Hmac => (KeySpec::Hmac256, KeyUsageType::GenerateVerifyMac),
+            Type::Agreement => (KeySpec::EccNistP256, KeyUsageType::KeyAgreement),
+            Type::Symmetric => (KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt),
         }
     }
 }
@@ -102,6 +109,9 @@ enum Op {
     Decrypt,
     GenerateMac,
     VerifyMac,
+    DeriveSharedSecret,
+    GenerateDataKeyPair,
+    GenerateDataKeyPairWithoutPlaintext,
 }
 
 impl Op {
@@ -110,6 +120,8 @@ impl Op {
             Op::Sign | Op::Verify | Op::GetPublicKey => Type::RsaSigning,
             Op::Encrypt | Op::Decrypt => Type::RsaEncryption,
             Op::GenerateMac | Op::VerifyMac => Type::Hmac,
+            Op::DeriveSharedSecret => Type::Agreement,
+            Op::GenerateDataKeyPair | Op::GenerateDataKeyPairWithoutPlaintext => Type::Symmetric,
         }
     }
 }
@@ -127,13 +139,13 @@ enum Want {
     /// `KMSInvalidStateException`: `is unavailable.`
     Unav,
     /// Cannot be set up: a Verify, VerifyMac or Decrypt input needs a key that was once
-    /// Enabled, and a never-imported key never was.
+    /// Enabled, and a never-imported key never was; EC keys are never EXTERNAL.
     Skip,
 }
 use Want::{Del, Dis, Imp, Skip, Unav, Yes};
 
 #[rustfmt::skip]
-const TABLE: [(Op, [Want; 9]); 7] = [
+const TABLE: [(Op, [Want; 9]); 10] = [
     //                    Enabled     Disabled    PendingImport     PendingDeletion  Unavailable
     //                    AWS   EXT   AWS   EXT   EXT   EXT(new)    AWS   EXT        AWS
     (Op::Sign,           [Yes,  Yes,  Dis,  Dis,  Imp,  Imp,        Del,  Del,       Unav]),
@@ -143,6 +155,10 @@ const TABLE: [(Op, [Want; 9]); 7] = [
     (Op::Decrypt,        [Yes,  Yes,  Dis,  Dis,  Imp,  Skip,       Del,  Del,       Unav]),
     (Op::GenerateMac,    [Yes,  Yes,  Dis,  Dis,  Imp,  Imp,        Del,  Del,       Unav]),
     (Op::VerifyMac,      [Yes,  Yes,  Dis,  Dis,  Imp,  Skip,       Del,  Del,       Unav]),
+    (Op::DeriveSharedSecret, [Yes, Skip, Dis,  Skip, Skip, Skip,       Del,  Skip,      Unav]),
+    (Op::GenerateDataKeyPair, [Yes, Yes, Dis,  Dis,  Imp,  Imp,        Del,  Del,       Unav]),
+    (Op::GenerateDataKeyPairWithoutPlaintext,
+                         [Yes,  Yes,  Dis,  Dis,  Imp,  Imp,        Del,  Del,       Unav]),
 ];
 
 const MESSAGE: &[u8] = b"state table";
@@ -166,6 +182,8 @@ struct Ctx {
     client: Client,
     /// PKCS #8 of the software RSA key every EXTERNAL RSA key imports.
     rsa_material: Vec<u8>,
+    /// A P-256 peer public key (DER SPKI) for DeriveSharedSecret.
+    peer: Vec<u8>,
 }
 
 impl Ctx {
@@ -185,7 +203,7 @@ impl Ctx {
 
     async fn import(&self, kind: Type, key: &str) {
         let (algorithm, material) = match kind {
-            Type::Hmac => (AlgorithmSpec::RsaesOaepSha1, vec![0x42; 32]),
+            Type::Hmac | Type::Symmetric => (AlgorithmSpec::RsaesOaepSha1, vec![0x42; 32]),
             _ => (AlgorithmSpec::RsaAesKeyWrapSha1, self.rsa_material.clone()),
         };
         let p = params(&self.client, key, &algorithm, &WrappingKeySpec::Rsa2048).await;
@@ -223,6 +241,7 @@ impl Ctx {
                     .expect("Encrypt")
                     .ciphertext_blob
             }
+            Type::Agreement | Type::Symmetric => return Vec::new(),
             Type::Hmac => Some(
                 c.generate_mac()
                     .key_id(key)
@@ -333,6 +352,28 @@ impl Ctx {
                 let sent = c.verify_mac().key_id(id).message(message).mac(made);
                 api(sent.mac_algorithm(mac).send().await).map(drop)
             }
+            Op::DeriveSharedSecret => {
+                let peer = Blob::new(self.peer.clone());
+                let sent = c.derive_shared_secret().key_id(id).public_key(peer);
+                let ecdh = KeyAgreementAlgorithmSpec::Ecdh;
+                api(sent.key_agreement_algorithm(ecdh).send().await).map(drop)
+            }
+            Op::GenerateDataKeyPair => {
+                let sent = c.generate_data_key_pair().key_id(id);
+                api(sent
+                    .key_pair_spec(DataKeyPairSpec::EccNistP256)
+                    .send()
+                    .await)
+                .map(drop)
+            }
+            Op::GenerateDataKeyPairWithoutPlaintext => {
+                let sent = c.generate_data_key_pair_without_plaintext().key_id(id);
+                api(sent
+                    .key_pair_spec(DataKeyPairSpec::EccNistP256)
+                    .send()
+                    .await)
+                .map(drop)
+            }
         }
     }
 }
@@ -392,15 +433,31 @@ async fn every_asymmetric_and_hmac_operation_in_every_key_state() {
         .expect("PKCS #8")
         .as_bytes()
         .to_vec();
+    let peer = p256::SecretKey::random(&mut OsRng)
+        .public_key()
+        .to_public_key_der()
+        .expect("peer SPKI")
+        .into_vec();
     let ctx = Ctx {
         daemon,
         client,
         rsa_material,
+        peer,
     };
     let mut failures = Vec::new();
     let mut cells = 0;
     for (index, column) in COLUMNS.into_iter().enumerate() {
-        for kind in [Type::RsaSigning, Type::RsaEncryption, Type::Hmac] {
+        let kinds = [
+            Type::RsaSigning,
+            Type::RsaEncryption,
+            Type::Hmac,
+            Type::Agreement,
+            Type::Symmetric,
+        ];
+        for kind in kinds {
+            if kind == Type::Agreement && column.external() {
+                continue;
+            }
             let key = ctx.key_in(kind, column).await;
             let arn = ctx.daemon.key_arn(&key.id);
             for (op, row) in TABLE.iter().filter(|(op, _)| op.key_type() == kind) {
@@ -433,5 +490,5 @@ async fn every_asymmetric_and_hmac_operation_in_every_key_state() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(cells, 60, "cells walked");
+    assert_eq!(cells, 82, "cells walked");
 }
