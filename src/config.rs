@@ -31,6 +31,57 @@ pub struct Settings {
     /// The audit log; on by default.
     #[serde(default)]
     pub audit: AuditSettings,
+    /// The Google Cloud KMS REST API; off unless it has a listen address.
+    #[serde(default)]
+    pub cloud_kms: CloudKmsSettings,
+}
+
+/// The second front door: the Cloud KMS v1 REST surface on its own address.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CloudKmsSettings {
+    /// Where to serve it; absent, it is off.
+    pub listen: Option<SocketAddr>,
+    /// Bearer tokens and the principals they act as.
+    #[serde(default)]
+    pub tokens: Vec<BearerToken>,
+}
+
+/// A static bearer token for the Cloud KMS API. The token is kept out of `Debug` output.
+#[derive(Clone, Deserialize)]
+pub struct BearerToken {
+    /// The principal ARN it acts as (the same principals the AWS API uses).
+    pub principal: String,
+    /// The token inline; only for the documented dev token.
+    pub token: Option<String>,
+    /// Name of an environment variable holding the token.
+    pub token_env: Option<String>,
+    /// Path of a file holding the token (trailing newline ignored).
+    pub token_file: Option<PathBuf>,
+}
+
+impl BearerToken {
+    /// The token, from the environment, a file, or inline, in that order.
+    pub fn secret(&self) -> Result<Zeroizing<String>, SettingsError> {
+        read_secret(
+            self.token_env.as_deref(),
+            self.token_file.as_deref(),
+            self.token.as_deref(),
+        )
+        .ok_or_else(|| {
+            SettingsError::Secret(format!(
+                "no bearer token for {}: set token_env or token_file",
+                self.principal
+            ))
+        })?
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BearerToken")
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where and how the audit log is written.

@@ -257,7 +257,7 @@ impl Kms {
 
     /// Encrypts `plaintext` under material `material_id` of `key`: AES-GCM in our envelope
     /// with the context as AAD, or bare RSA-OAEP.
-    async fn seal(
+    pub(in crate::kms) async fn seal(
         &self,
         key: &Key,
         material_id: Uuid,

@@ -7,6 +7,7 @@ mod authorize;
 mod changes;
 pub mod ciphertext;
 pub mod clock;
+pub mod cloud;
 mod create_key;
 mod crypto;
 mod data_pair;
@@ -82,6 +83,10 @@ pub struct Kms {
     audit: Arc<AuditLog>,
     /// Runs of the scheduler's due work, for the metrics.
     runs: prometheus_client::metrics::counter::Counter,
+    /// The Cloud KMS names of the keys.
+    cloud: RwLock<cloud::Index>,
+    /// Serialises CreateCryptoKey, so two requests cannot make one name twice.
+    cloud_creates: tokio::sync::Mutex<()>,
 }
 
 impl Kms {
@@ -111,8 +116,11 @@ impl Kms {
             principals,
             audit,
             runs: Default::default(),
+            cloud: RwLock::new(cloud::Index::default()),
+            cloud_creates: tokio::sync::Mutex::new(()),
         };
         kms.reconcile().await?;
+        kms.load_cloud().await?;
         let reservations = kms
             .blocking(|store| store.encryption_reservations())
             .await?;

@@ -171,6 +171,12 @@ wire_enum!(
         PendingGeneration = "PENDING_GENERATION",
         /// Usable for encryption (if current) and decryption.
         Enabled = "ENABLED",
+        /// Kept, not usable until enabled again (Cloud KMS versions only).
+        Disabled = "DISABLED",
+        /// Not usable; destroyed at its destroy time unless restored (Cloud KMS versions).
+        DestroyScheduled = "DESTROY_SCHEDULED",
+        /// An import into this version failed; it never held material (Cloud KMS).
+        ImportFailed = "IMPORT_FAILED",
         /// The token object was destroyed with its key; ciphertexts under it are lost.
         Destroyed = "DESTROYED",
         /// Imported material whose token object was deleted or expired: the same material
@@ -180,6 +186,19 @@ wire_enum!(
         PendingRotation = "PENDING_ROTATION"
     }
 );
+
+impl MaterialState {
+    /// Whether a version in this state keeps its token object.
+    pub fn holds_material(self) -> bool {
+        matches!(
+            self,
+            MaterialState::Enabled
+                | MaterialState::Disabled
+                | MaterialState::DestroyScheduled
+                | MaterialState::PendingRotation
+        )
+    }
+}
 
 wire_enum!(
     /// How the token holds a material version.

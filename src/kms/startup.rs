@@ -39,10 +39,7 @@ impl Kms {
         }
         for key in &keys {
             self.refuse_foreign_objects(key, &mut on_token);
-            let live = key
-                .materials
-                .iter()
-                .filter(|m| m.state == MaterialState::Enabled);
+            let live = key.materials.iter().filter(|m| m.state.holds_material());
             for material in live.filter(|m| !on_token.contains_key(&m.id)) {
                 tracing::error!(
                     key_id = %key.id, material_id = %material.id,
@@ -71,8 +68,7 @@ impl Kms {
     /// unwrapped one (CKA_LOCAL): an object made otherwise under the same CKA_ID is not
     /// the material the sidecar recorded, and is not used.
     fn refuse_foreign_objects(&self, key: &Key, on_token: &mut HashMap<Uuid, Origin>) {
-        let usable = [MaterialState::Enabled, MaterialState::PendingRotation];
-        for material in key.materials.iter().filter(|m| usable.contains(&m.state)) {
+        for material in key.materials.iter().filter(|m| m.state.holds_material()) {
             let expected = match material.import {
                 Some(_) => Origin::Unwrapped,
                 None => Origin::Generated,

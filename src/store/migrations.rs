@@ -95,6 +95,25 @@ pub const MIGRATIONS: &[&str] = &[
         WHERE length(key_check_value) > 8;
     ALTER TABLE key_materials ADD COLUMN encryptions_reserved INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 4: the Cloud KMS names of keys: key rings, the crypto keys in them (each one of our
+    // keys), and when a version scheduled for destruction is destroyed.
+    r#"
+    CREATE TABLE key_rings (
+        name       TEXT PRIMARY KEY,            -- projects/P/locations/L/keyRings/R
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE crypto_keys (
+        name                 TEXT PRIMARY KEY,  -- <key ring>/cryptoKeys/K
+        key_ring             TEXT NOT NULL REFERENCES key_rings(name),
+        key_id               TEXT NOT NULL UNIQUE REFERENCES keys(key_id) ON DELETE CASCADE,
+        purpose              TEXT NOT NULL,
+        algorithm            TEXT NOT NULL,
+        destroy_scheduled_ms INTEGER NOT NULL,
+        import_only          INTEGER NOT NULL,
+        labels               TEXT NOT NULL     -- JSON object
+    ) STRICT;
+    ALTER TABLE key_materials ADD COLUMN destroy_at INTEGER;
+    "#,
 ];
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! before we answer. The connection is held exclusively: one daemon per database.
 
 mod aliases;
+mod cloud;
 mod encryptions;
 mod grants;
 mod health;
