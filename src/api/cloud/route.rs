@@ -97,6 +97,8 @@ pub fn route(method: &Method, path: &str) -> Result<Route, CloudError> {
         ("GET", Some("cryptoKeyVersions"), false, None, _) => Op::GetCryptoKeyVersion,
         ("PATCH", Some("cryptoKeyVersions"), false, None, _) => Op::UpdateCryptoKeyVersion,
         ("POST", Some("cryptoKeyVersions"), false, Some(verb), _) => match verb {
+            // `cryptoKeys/**:encrypt`: a version may be named instead of the primary.
+            "encrypt" => Op::Encrypt,
             "destroy" => Op::DestroyCryptoKeyVersion,
             "restore" => Op::RestoreCryptoKeyVersion,
             "asymmetricSign" => Op::AsymmetricSign,
