@@ -44,6 +44,11 @@ fn call(daemon: &Daemon, method: &str, path: &str, body: Value) -> (u16, Value) 
     daemon.cloud(method, &format!("/v1/{path}"), &body.to_string())
 }
 
+/// The error status of a POST of `body` to `path:verb`.
+fn refusal(daemon: &Daemon, target: &str, body: Value) -> String {
+    status(call(daemon, "POST", target, body))
+}
+
 fn ring(daemon: &Daemon) {
     ok(call(
         daemon,
@@ -133,13 +138,8 @@ fn asymmetric_sign_verifies_with_rustcrypto() {
         )
         .expect("PKCS #1 v1.5 verifies");
     // A signing key has no MAC and no encrypt.
-    let mac = call(
-        &daemon,
-        "POST",
-        &format!("{ec}:macSign"),
-        json!({"data": "AA=="}),
-    );
-    assert_eq!(status(mac), "INVALID_ARGUMENT");
+    let mac = refusal(&daemon, &format!("{ec}:macSign"), json!({"data": "AA=="}));
+    assert_eq!(mac, "INVALID_ARGUMENT");
 }
 
 #[test]
@@ -273,13 +273,12 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
     assert_eq!(failed["state"], "IMPORT_FAILED");
     assert!(failed["importFailureReason"].is_string(), "{failed}");
     let failed_name = failed["name"].as_str().unwrap();
-    let refused = call(
+    let refused = refusal(
         &daemon,
-        "POST",
         &format!("{failed_name}:encrypt"),
         json!({"plaintext": "AA=="}),
     );
-    assert_eq!(status(refused), "FAILED_PRECONDITION");
+    assert_eq!(refused, "FAILED_PRECONDITION");
     let generated = call(
         &daemon,
         "POST",
