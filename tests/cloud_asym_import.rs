@@ -252,13 +252,12 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
         &format!("{key}:encrypt"),
         json!({"plaintext": b64(b"byok")}),
     ));
-    let opened = ok(call(
-        &daemon,
-        "POST",
-        &format!("{key}:decrypt"),
-        json!({"ciphertext": sealed["ciphertext"]}),
-    ));
-    assert_eq!(unb64(&opened["plaintext"]), b"byok");
+    let decrypts = || {
+        let body = json!({"ciphertext": sealed["ciphertext"]});
+        let opened = ok(call(&daemon, "POST", &format!("{key}:decrypt"), body));
+        assert_eq!(unb64(&opened["plaintext"]), b"byok");
+    };
+    decrypts();
     // A second version from the same job; garbage becomes an IMPORT_FAILED version.
     let again = common::import::wrap(
         &AlgorithmSpec::RsaAesKeyWrapSha1,
@@ -303,11 +302,5 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
     ));
     assert_eq!(jobs["importJobs"][0]["name"], job_name);
     // The imported material outlives the job.
-    let opened = ok(call(
-        &daemon,
-        "POST",
-        &format!("{key}:decrypt"),
-        json!({"ciphertext": sealed["ciphertext"]}),
-    ));
-    assert_eq!(unb64(&opened["plaintext"]), b"byok");
+    decrypts();
 }
