@@ -348,7 +348,7 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
     // A second version from the same job; garbage becomes an IMPORT_FAILED version.
     let again = common::import::wrap(
         &AlgorithmSpec::RsaAesKeyWrapSha1,
-        &der,
+        der,
         &common::import::material(),
     );
     assert_eq!(
@@ -378,7 +378,7 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
     );
     // Three days on, the job is EXPIRED and imports are refused.
     daemon.advance_clock(3 * 86_400 + 1);
-    let shown = ok(call(&daemon, "GET", &job_name, json!({})));
+    let shown = ok(call(&daemon, "GET", job_name, json!({})));
     assert_eq!(shown["state"], "EXPIRED");
     assert_eq!(status(import(&wrapped)), "FAILED_PRECONDITION");
     let jobs = ok(call(
