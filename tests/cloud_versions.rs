@@ -160,7 +160,10 @@ fn every_cell_of_the_version_state_table() {
     );
     let mut cells = Vec::new();
     for (op, version) in &destroyed {
-        assert_eq!(keys.state(version), "DESTROYED");
+        let shown = ok(keys.call("GET", &version.name, json!({})));
+        assert_eq!(shown["state"], "DESTROYED");
+        assert!(shown["destroyEventTime"].is_string(), "{shown}");
+        assert!(shown["destroyTime"].is_null(), "{shown}");
         cells.push(("DESTROYED", *op, version));
     }
     let mut others = Vec::new();

@@ -175,12 +175,14 @@ impl Store {
         note: &VersionNote,
     ) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO cloud_version_notes (material_id, import_job, failure_reason)
-             VALUES (?1, ?2, ?3)",
+            "INSERT OR REPLACE INTO cloud_version_notes
+                 (material_id, import_job, failure_reason, destroyed_at)
+             VALUES (?1, ?2, ?3, ?4)",
             params![
                 material_id.to_string(),
                 note.import_job,
-                note.failure_reason
+                note.failure_reason,
+                note.destroyed_at
             ],
         )?;
         Ok(())
@@ -189,24 +191,25 @@ impl Store {
     /// Every version note.
     pub fn version_notes(&self) -> Result<Vec<(Uuid, VersionNote)>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare("SELECT material_id, import_job, failure_reason FROM cloud_version_notes")?;
+        let mut stmt = conn.prepare(
+            "SELECT material_id, import_job, failure_reason, destroyed_at FROM cloud_version_notes",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, Option<String>>(1)?,
                 r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<i64>>(3)?,
             ))
         })?;
         rows.map(|row| {
-            let (id, import_job, failure_reason) = row?;
-            Ok((
-                parse_uuid(&id)?,
-                VersionNote {
-                    import_job,
-                    failure_reason,
-                },
-            ))
+            let (id, import_job, failure_reason, destroyed_at) = row?;
+            let note = VersionNote {
+                import_job,
+                failure_reason,
+                destroyed_at,
+            };
+            Ok((parse_uuid(&id)?, note))
         })
         .collect()
     }

@@ -125,7 +125,8 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE TABLE cloud_version_notes (
         material_id    TEXT PRIMARY KEY REFERENCES key_materials(material_id) ON DELETE CASCADE,
         import_job     TEXT,                    -- the import job a version came from
-        failure_reason TEXT                     -- why its import failed (IMPORT_FAILED)
+        failure_reason TEXT,                    -- why its import failed (IMPORT_FAILED)
+        destroyed_at   INTEGER                  -- when its material was destroyed (DESTROYED)
     ) STRICT;
     "#,
 ];

@@ -1,5 +1,6 @@
-//! Domain errors in the google.rpc model: a canonical status, its code, and the HTTP status
-//! Cloud KMS answers with, in one table. The body is `{"error": {code, message, status}}`.
+//! Domain errors in the google.rpc model: a canonical status and the HTTP status Cloud KMS
+//! answers with, in one table. The body is `{"error": {code, message, status}}`, where
+//! `code` is the HTTP status (Google's JSON error form).
 
 use hyper::StatusCode;
 use serde_json::json;
@@ -15,19 +16,19 @@ pub struct CloudError {
     pub message: String,
 }
 
-/// (status, google.rpc.Code, HTTP status).
-const STATUSES: &[(&str, u16, u16)] = &[
-    ("INVALID_ARGUMENT", 3, 400),
-    ("FAILED_PRECONDITION", 9, 400),
-    ("OUT_OF_RANGE", 11, 400),
-    ("UNAUTHENTICATED", 16, 401),
-    ("PERMISSION_DENIED", 7, 403),
-    ("NOT_FOUND", 5, 404),
-    ("ALREADY_EXISTS", 6, 409),
-    ("RESOURCE_EXHAUSTED", 8, 429),
-    ("INTERNAL", 13, 500),
-    ("UNIMPLEMENTED", 12, 501),
-    ("UNAVAILABLE", 14, 503),
+/// (status, HTTP status).
+const STATUSES: &[(&str, u16)] = &[
+    ("INVALID_ARGUMENT", 400),
+    ("FAILED_PRECONDITION", 400),
+    ("OUT_OF_RANGE", 400),
+    ("UNAUTHENTICATED", 401),
+    ("PERMISSION_DENIED", 403),
+    ("NOT_FOUND", 404),
+    ("ALREADY_EXISTS", 409),
+    ("RESOURCE_EXHAUSTED", 429),
+    ("INTERNAL", 500),
+    ("UNIMPLEMENTED", 501),
+    ("UNAVAILABLE", 503),
 ];
 
 impl CloudError {
@@ -64,23 +65,22 @@ impl CloudError {
         )
     }
 
-    /// The status name's google.rpc code and HTTP status.
-    fn codes(&self) -> (u16, u16) {
+    fn code(&self) -> u16 {
         STATUSES
             .iter()
-            .find(|(name, _, _)| *name == self.status)
-            .map_or((13, 500), |(_, code, http)| (*code, *http))
+            .find(|(name, _)| *name == self.status)
+            .map_or(500, |(_, http)| *http)
     }
 
     /// The HTTP status.
     pub fn http_status(&self) -> StatusCode {
-        StatusCode::from_u16(self.codes().1).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// The response body.
     pub fn body(&self) -> Vec<u8> {
         let body = json!({"error": {
-            "code": self.codes().0,
+            "code": self.code(),
             "message": self.message,
             "status": self.status,
         }});
@@ -133,20 +133,21 @@ mod tests {
     #[test]
     fn statuses_carry_cloud_kms_http_codes() {
         let cases = [
-            (ErrorKind::InvalidState, 400, 9),
-            (ErrorKind::Validation, 400, 3),
-            (ErrorKind::NotFound, 404, 5),
-            (ErrorKind::AlreadyExists, 409, 6),
-            (ErrorKind::AccessDenied, 403, 7),
-            (ErrorKind::Throttling, 429, 8),
-            (ErrorKind::DependencyTimeout, 503, 14),
-            (ErrorKind::Internal, 500, 13),
+            (ErrorKind::InvalidState, 400, "FAILED_PRECONDITION"),
+            (ErrorKind::Validation, 400, "INVALID_ARGUMENT"),
+            (ErrorKind::NotFound, 404, "NOT_FOUND"),
+            (ErrorKind::AlreadyExists, 409, "ALREADY_EXISTS"),
+            (ErrorKind::AccessDenied, 403, "PERMISSION_DENIED"),
+            (ErrorKind::Throttling, 429, "RESOURCE_EXHAUSTED"),
+            (ErrorKind::DependencyTimeout, 503, "UNAVAILABLE"),
+            (ErrorKind::Internal, 500, "INTERNAL"),
         ];
-        for (kind, http, code) in cases {
+        for (kind, http, status) in cases {
             let error = CloudError::from(KmsError::new(kind, "m"));
             assert_eq!(error.http_status().as_u16(), http, "{kind:?}");
             let body: serde_json::Value = serde_json::from_slice(&error.body()).unwrap_or_default();
-            assert_eq!(body["error"]["code"], code, "{kind:?}");
+            assert_eq!(body["error"]["code"], http, "{kind:?}");
+            assert_eq!(body["error"]["status"], status, "{kind:?}");
             assert_eq!(body["error"]["message"], "m");
         }
         assert_eq!(CloudError::unauthenticated().http_status().as_u16(), 401);

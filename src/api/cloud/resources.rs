@@ -75,6 +75,10 @@ pub(super) fn version(view: &VersionView) -> Value {
             imported.then(|| wire::timestamp(material.created_at)),
         ),
         ("destroyTime", view.destroy_at.map(wire::timestamp)),
+        (
+            "destroyEventTime",
+            view.note.destroyed_at.map(wire::timestamp),
+        ),
         ("importJob", view.note.import_job.clone().map(Value::String)),
         (
             "importFailureReason",

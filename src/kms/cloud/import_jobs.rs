@@ -205,7 +205,7 @@ impl Kms {
             .await;
         let mut note = VersionNote {
             import_job: Some(job.name.clone()),
-            failure_reason: None,
+            ..VersionNote::default()
         };
         let material = match unwrapped {
             Ok(kcv) => {

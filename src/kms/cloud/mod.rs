@@ -84,6 +84,8 @@ pub struct VersionNote {
     pub import_job: Option<String>,
     /// Why its import failed (IMPORT_FAILED).
     pub failure_reason: Option<String>,
+    /// When its material was destroyed (DESTROYED).
+    pub destroyed_at: Option<Millis>,
 }
 
 /// A parsed resource name.

@@ -188,6 +188,19 @@ impl Kms {
         Ok(self.version_view(&saved, &crypto, &material))
     }
 
+    /// Records a version's note durably, then in memory.
+    pub(super) async fn save_note(
+        &self,
+        material_id: Uuid,
+        note: VersionNote,
+    ) -> Result<(), KmsError> {
+        let kept = note.clone();
+        self.blocking(move |s| s.save_version_note(material_id, &kept))
+            .await?;
+        self.cloud_index_mut().notes.insert(material_id, note);
+        Ok(())
+    }
+
     fn set_destroy_index(&self, material: Uuid, at: Option<Millis>) {
         let mut index = self.cloud_index_mut();
         match at {
@@ -237,6 +250,14 @@ impl Kms {
         self.blocking(move |s| s.set_destroy_at(material_id, None))
             .await?;
         self.set_destroy_index(material_id, None);
+        let mut note = self
+            .cloud_index()
+            .notes
+            .get(&material_id)
+            .cloned()
+            .unwrap_or_default();
+        note.destroyed_at = Some(self.clock.now());
+        self.save_note(material_id, note).await?;
         tracing::info!(key_id = %key.id, %material_id, "crypto key version destroyed");
         self.record_change(Change {
             what: "KeyVersionDestroyed",
