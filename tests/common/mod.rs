@@ -52,6 +52,10 @@ pub const CLOCK_KEY: AccessKey = (
 );
 /// The principal of `CLOCK_KEY` (`dev.clock_principal`), configured only with the clock.
 pub const CLOCK_PRINCIPAL: &str = "arn:aws:iam::111122223333:user/clock";
+/// The Cloud KMS bearer token of `DEV_PRINCIPAL` (an admin principal).
+pub const CLOUD_TOKEN: &str = "test-cloud-token-dev";
+/// The Cloud KMS bearer token of `APP_PRINCIPAL` (not an admin principal).
+pub const CLOUD_APP_TOKEN: &str = "test-cloud-token-app";
 const LABEL: &str = "hsmkms-test";
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
@@ -60,6 +64,8 @@ pub struct Daemon {
     dir: tempfile::TempDir,
     child: Child,
     pub endpoint: String,
+    /// The Cloud KMS REST API's base URL (`http://127.0.0.1:PORT`).
+    pub cloud_endpoint: String,
     /// Extra environment for the daemon process (settings overrides).
     env: Vec<(String, String)>,
 }
@@ -90,11 +96,12 @@ impl Daemon {
         let mut settings = std::fs::read_to_string(&config).expect("config");
         settings.push_str(extra_settings);
         std::fs::write(&config, settings).expect("config");
-        let (child, endpoint) = spawn(dir.path(), &[]);
+        let (child, endpoint, cloud_endpoint) = spawn(dir.path(), &[]);
         Daemon {
             dir,
             child,
             endpoint,
+            cloud_endpoint,
             env: Vec::new(),
         }
     }
@@ -176,9 +183,10 @@ impl Daemon {
 
     /// Starts the daemon again after `kill`.
     pub fn start_again(&mut self) {
-        let (child, endpoint) = spawn(self.dir.path(), &self.env);
+        let (child, endpoint, cloud_endpoint) = spawn(self.dir.path(), &self.env);
         self.child = child;
         self.endpoint = endpoint;
+        self.cloud_endpoint = cloud_endpoint;
     }
 
     /// The daemon's process id.
@@ -259,6 +267,35 @@ impl Daemon {
         (status, json, head.to_lowercase())
     }
 
+    /// A Cloud KMS REST call as the admin principal: (status, parsed JSON body).
+    pub fn cloud(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        self.cloud_as(Some(CLOUD_TOKEN), method, path, body)
+    }
+
+    /// A Cloud KMS REST call with `token` as its bearer token (none: no Authorization).
+    pub fn cloud_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
+        let addr = self.cloud_endpoint.trim_start_matches("http://");
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.write_all(request.as_bytes()).expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read");
+        let (head, body) = response.split_once("\r\n\r\n").expect("http response");
+        let status = head[9..12].parse().expect("status");
+        (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    }
+
     /// Moves the daemon's development clock forward; it runs what fell due before answering.
     pub fn advance_clock(&self, seconds: i64) {
         let body = serde_json::json!({ "Seconds": seconds }).to_string();
@@ -325,6 +362,14 @@ session_pool_size = 2
 host_unwrap_fallback = true
 [store]
 path = "{db}"
+[cloud_kms]
+listen = "127.0.0.1:0"
+[[cloud_kms.tokens]]
+principal = "{DEV_PRINCIPAL}"
+token = "{CLOUD_TOKEN}"
+[[cloud_kms.tokens]]
+principal = "{APP_PRINCIPAL}"
+token = "{CLOUD_APP_TOKEN}"
 "#,
             pin = dir.join("user.pin").display(),
             db = dir.join("hsmkms.sqlite3").display(),
@@ -337,8 +382,9 @@ path = "{db}"
     .expect("config");
 }
 
-/// Starts the daemon and waits for its "listening on" line.
-fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, String) {
+/// Starts the daemon and waits for its banner: the AWS API's "listening on" line, then
+/// the Cloud KMS API's, up to the "try:" line. Returns both base URLs.
+fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, String, String) {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -357,19 +403,26 @@ fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, String) {
         .spawn()
         .expect("spawn hsmkms");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("read banner");
+    let (mut endpoint, mut cloud) = (None, String::new());
+    loop {
+        let mut line = String::new();
+        let read = stdout.read_line(&mut line).expect("read banner");
+        let line = line.trim();
+        if let Some(url) = line.strip_prefix("hsmkms listening on ") {
+            endpoint = Some(url.to_owned());
+        } else if let Some(url) = line.strip_prefix("cloud kms listening on ") {
+            cloud = url.to_owned();
+        } else if read == 0 || line.starts_with("try:") || endpoint.is_none() {
+            break;
+        }
+    }
     // Keep reading so the daemon never writes into a closed pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let endpoint = line
-        .trim()
-        .strip_prefix("hsmkms listening on ")
-        .unwrap_or_else(|| {
-            let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
-            panic!("daemon did not start: {line:?}\n{log}")
-        })
-        .to_owned();
-    (child, endpoint)
+    let endpoint = endpoint.unwrap_or_else(|| {
+        let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
+        panic!("daemon did not start\n{log}")
+    });
+    (child, endpoint, cloud)
 }
 
 /// The `__type` a failed SDK call reported.
@@ -650,11 +703,12 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         init_token(dir.path());
         add_server_settings(dir.path(), lines);
-        let (child, endpoint) = spawn(dir.path(), &[]);
+        let (child, endpoint, cloud_endpoint) = spawn(dir.path(), &[]);
         Daemon {
             dir,
             child,
             endpoint,
+            cloud_endpoint,
             env: Vec::new(),
         }
     }
