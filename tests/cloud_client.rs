@@ -39,7 +39,10 @@ fn run_phase(d: &Daemon, aws_key: &str, phase: &str) {
         .env("HSMKMS_CLOUD_TOKEN", CLOUD_TOKEN)
         .env("HSMKMS_CLOUD_APP_TOKEN", CLOUD_APP_TOKEN)
         .env("HSMKMS_AWS_KEY_ID", aws_key)
-        .env("HSMKMS_CLOUD_STATE", d.dir().join("cloud-client-state.json"))
+        .env(
+            "HSMKMS_CLOUD_STATE",
+            d.dir().join("cloud-client-state.json"),
+        )
         // The daemon is on the loopback: no proxy of the environment may stand between.
         .env("NO_PROXY", "127.0.0.1")
         .env("no_proxy", "127.0.0.1")
