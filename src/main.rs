@@ -107,14 +107,25 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let ops_transport = (settings.server.ops_listen)
         .map(|address| hsmkms::api::ops_transport(&settings.server, address).map(|t| (address, t)))
         .transpose()?;
+    let cloud_transport = (settings.cloud_kms.listen)
+        .map(|address| hsmkms::api::Transport::new(&settings.server, address).map(|t| (address, t)))
+        .transpose()?;
     let opened = hsmkms::open(&settings).await?;
     let listener = TcpListener::bind(listen).await?;
+    let cloud_listener = match cloud_transport {
+        Some((address, transport)) => Some((TcpListener::bind(address).await?, transport)),
+        None => None,
+    };
     let ops_listener = match ops_transport {
         Some((address, transport)) => Some((TcpListener::bind(address).await?, transport)),
         None => None,
     };
     let endpoint = format!("{}://{}", transport.scheme(), listener.local_addr()?);
-    print_banner(&endpoint, &settings);
+    let cloud_endpoint = match &cloud_listener {
+        Some((l, t)) => Some(format!("{}://{}", t.scheme(), l.local_addr()?)),
+        None => None,
+    };
+    print_banner(&endpoint, cloud_endpoint.as_deref(), &settings);
     let service = Arc::new(hsmkms::api::Service::new(
         opened.kms.clone(),
         opened.audit.clone(),
@@ -138,9 +149,21 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             stopped,
         ))
     });
+    let cloud = match cloud_listener {
+        Some((cloud_listener, cloud_transport)) => {
+            let cloud = hsmkms::api::cloud::CloudService::new(service.clone(), &settings)?;
+            Some(tokio::spawn(hsmkms::api::cloud::serve(
+                cloud_listener,
+                cloud_transport,
+                Arc::new(cloud),
+                until_stopped(stopped.clone()),
+            )))
+        }
+        None => None,
+    };
     hsmkms::api::serve(listener, transport, service, until_stopped(stopped)).await;
-    if let Some(ops) = ops {
-        ops.await?;
+    for server in [ops, cloud].into_iter().flatten() {
+        server.await?;
     }
     close(opened, &settings).await
 }
@@ -162,9 +185,12 @@ async fn close(
 
 /// Tells the operator where to point AWS tools. The first line is read by scripts and
 /// tests: keep its shape. A closed stdout must not stop the daemon, so errors are ignored.
-fn print_banner(endpoint: &str, settings: &hsmkms::config::Settings) {
+fn print_banner(endpoint: &str, cloud: Option<&str>, settings: &hsmkms::config::Settings) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "hsmkms listening on {endpoint}");
+    if let Some(cloud) = cloud {
+        let _ = writeln!(out, "cloud kms listening on {cloud}");
+    }
     let _ = writeln!(
         out,
         "try: aws kms create-key --endpoint-url {endpoint} --region {}",

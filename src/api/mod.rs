@@ -7,6 +7,7 @@ mod asym_agree;
 mod audited;
 mod auth;
 mod body;
+pub mod cloud;
 #[cfg(feature = "dev-clock")]
 mod dev;
 mod error;

@@ -19,6 +19,16 @@ const SECRET_MEMBERS: &[&str] = &[
     "PublicKey",
     "GrantTokens",
     "Recipient",
+    // The Cloud KMS API's members.
+    "plaintext",
+    "ciphertext",
+    "additionalAuthenticatedData",
+    "data",
+    "digest",
+    "signature",
+    "mac",
+    "wrappedKey",
+    "rsaAesWrappedKey",
 ];
 
 /// One line of the log, after its sequence number and the hash of the line before.

@@ -334,7 +334,7 @@ impl Kms {
 
     /// An EXPIRED job never comes back; its wrapping key is destroyed. Failures are logged
     /// and retried by the scheduler. Whether it worked.
-    async fn expire_import_job(&self, id: Uuid) -> bool {
+    pub(in crate::kms) async fn expire_import_job(&self, id: Uuid) -> bool {
         let expired = self
             .blocking(move |s| s.set_import_job_state(id, ImportJobState::Expired, None))
             .await;
@@ -458,7 +458,10 @@ impl Kms {
 
     /// The unwrap path for `algorithm` on this token, or UnsupportedOperationException
     /// naming the missing mechanism.
-    fn wrapping(&self, algorithm: WrappingAlgorithm) -> Result<Wrapping, KmsError> {
+    pub(in crate::kms) fn wrapping(
+        &self,
+        algorithm: WrappingAlgorithm,
+    ) -> Result<Wrapping, KmsError> {
         let caps = self.hsm.capabilities();
         let (hash, two_step) = match algorithm {
             WrappingAlgorithm::RsaesOaepSha1 => (OaepHash::Sha1, false),

@@ -15,7 +15,7 @@ impl Kms {
             self.delete_due_keys(now).await;
             self.rotate_due_keys(now).await;
             self.expire_due_imports(now).await;
-            self.destroy_due_versions(now).await;
+            self.cloud_due_work(now).await;
         }
         self.look_for_unavailable_keys().await;
     }

@@ -7,7 +7,8 @@ use rusqlite::params;
 use uuid::Uuid;
 
 use super::{parse_uuid, Store, StoreError};
-use crate::kms::cloud::{CryptoKey, KeyRing};
+use crate::kms::cloud::{CloudImportJob, CryptoKey, KeyRing, VersionNote};
+use crate::kms::model::ImportJobState;
 use crate::kms::Millis;
 
 impl Store {
@@ -35,8 +36,8 @@ impl Store {
 
     /// Records (or rewrites) a crypto key's Cloud KMS attributes.
     pub fn save_crypto_key(&self, key: &CryptoKey) -> Result<(), StoreError> {
-        let labels = serde_json::to_string(&key.labels)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let labels =
+            serde_json::to_string(&key.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.conn().execute(
             "INSERT INTO crypto_keys (name, key_ring, key_id, purpose, algorithm,
                                       destroy_scheduled_ms, import_only, labels)
@@ -75,10 +76,9 @@ impl Store {
             ))
         })?;
         rows.map(|row| {
-            let ((name, ring), key_id, (purpose, algorithm), (destroy, import_only), labels) =
-                row?;
-            let labels: BTreeMap<String, String> = serde_json::from_str(&labels)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let ((name, ring), key_id, (purpose, algorithm), (destroy, import_only), labels) = row?;
+            let labels: BTreeMap<String, String> =
+                serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok(CryptoKey {
                 name,
                 ring,
@@ -112,6 +112,101 @@ impl Store {
         rows.map(|row| {
             let (id, at) = row?;
             Ok((parse_uuid(&id)?, at))
+        })
+        .collect()
+    }
+
+    /// Records (or rewrites) a Cloud KMS import job.
+    pub fn save_cloud_import_job(&self, job: &CloudImportJob) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO cloud_import_jobs (name, import_job_id, import_method, state,
+                                            public_key, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (name) DO UPDATE SET state = excluded.state,
+                 public_key = excluded.public_key",
+            params![
+                job.name,
+                job.id.to_string(),
+                job.method,
+                job.state.as_str(),
+                job.public_key,
+                job.created_at,
+                job.expires_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every Cloud KMS import job.
+    pub fn cloud_import_jobs(&self) -> Result<Vec<CloudImportJob>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT name, import_job_id, import_method, state, public_key, created_at, expires_at
+             FROM cloud_import_jobs ORDER BY name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                (r.get::<_, String>(2)?, r.get::<_, String>(3)?),
+                r.get::<_, Option<Vec<u8>>>(4)?,
+                (r.get::<_, i64>(5)?, r.get::<_, i64>(6)?),
+            ))
+        })?;
+        rows.map(|row| {
+            let ((name, id), (method, state), public_key, (created_at, expires_at)) = row?;
+            Ok(CloudImportJob {
+                name,
+                id: parse_uuid(&id)?,
+                method,
+                state: ImportJobState::parse(&state)
+                    .ok_or_else(|| StoreError::Corrupt(format!("import job state {state}")))?,
+                public_key,
+                created_at,
+                expires_at,
+            })
+        })
+        .collect()
+    }
+
+    /// Records where a version was imported from, or why its import failed.
+    pub fn save_version_note(
+        &self,
+        material_id: Uuid,
+        note: &VersionNote,
+    ) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO cloud_version_notes (material_id, import_job, failure_reason)
+             VALUES (?1, ?2, ?3)",
+            params![
+                material_id.to_string(),
+                note.import_job,
+                note.failure_reason
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every version note.
+    pub fn version_notes(&self) -> Result<Vec<(Uuid, VersionNote)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT material_id, import_job, failure_reason FROM cloud_version_notes")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, import_job, failure_reason) = row?;
+            Ok((
+                parse_uuid(&id)?,
+                VersionNote {
+                    import_job,
+                    failure_reason,
+                },
+            ))
         })
         .collect()
     }

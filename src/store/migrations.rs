@@ -113,6 +113,20 @@ pub const MIGRATIONS: &[&str] = &[
         labels               TEXT NOT NULL     -- JSON object
     ) STRICT;
     ALTER TABLE key_materials ADD COLUMN destroy_at INTEGER;
+    CREATE TABLE cloud_import_jobs (
+        name          TEXT PRIMARY KEY,         -- <key ring>/importJobs/J
+        import_job_id TEXT NOT NULL UNIQUE,     -- CKA_ID of the wrapping key pair
+        import_method TEXT NOT NULL,
+        state         TEXT NOT NULL,            -- PENDING_GENERATION, ACTIVE, EXPIRED
+        public_key    BLOB,                     -- DER SubjectPublicKeyInfo
+        created_at    INTEGER NOT NULL,
+        expires_at    INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE cloud_version_notes (
+        material_id    TEXT PRIMARY KEY REFERENCES key_materials(material_id) ON DELETE CASCADE,
+        import_job     TEXT,                    -- the import job a version came from
+        failure_reason TEXT                     -- why its import failed (IMPORT_FAILED)
+    ) STRICT;
     "#,
 ];
 

@@ -293,7 +293,10 @@ impl Daemon {
         stream.read_to_string(&mut response).expect("read");
         let (head, body) = response.split_once("\r\n\r\n").expect("http response");
         let status = head[9..12].parse().expect("status");
-        (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     /// Moves the daemon's development clock forward; it runs what fell due before answering.

@@ -5,6 +5,7 @@ mod agree;
 mod external;
 mod rsa;
 mod sign;
+pub(in crate::kms) use sign::digest;
 pub mod usage;
 
 pub use agree::Shared;
@@ -123,7 +124,7 @@ pub fn key_agreement_algorithms(usage: KeyUsage) -> Vec<&'static str> {
 }
 
 /// The hash of a signing algorithm.
-fn signing_hash(algorithm: SigningAlgorithm) -> Hash {
+pub(in crate::kms) fn signing_hash(algorithm: SigningAlgorithm) -> Hash {
     use SigningAlgorithm as A;
     match algorithm {
         A::RsassaPssSha256 | A::RsassaPkcs1V15Sha256 | A::EcdsaSha256 => Hash::Sha256,
@@ -134,7 +135,7 @@ fn signing_hash(algorithm: SigningAlgorithm) -> Hash {
 
 /// How the token signs for `algorithm` with a key of `kind`; call only for an algorithm the
 /// key's spec lists.
-fn sign_scheme(kind: PairKind, algorithm: SigningAlgorithm) -> SignScheme {
+pub(in crate::kms) fn sign_scheme(kind: PairKind, algorithm: SigningAlgorithm) -> SignScheme {
     use SigningAlgorithm as A;
     let hash = signing_hash(algorithm);
     match (kind, algorithm) {
@@ -147,7 +148,7 @@ fn sign_scheme(kind: PairKind, algorithm: SigningAlgorithm) -> SignScheme {
 }
 
 /// The hash of a MAC algorithm.
-fn mac_hash(algorithm: MacAlgorithm) -> Hash {
+pub(in crate::kms) fn mac_hash(algorithm: MacAlgorithm) -> Hash {
     match algorithm {
         MacAlgorithm::HmacSha224 => Hash::Sha224,
         MacAlgorithm::HmacSha256 => Hash::Sha256,

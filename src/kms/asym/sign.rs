@@ -41,7 +41,7 @@ pub struct ToSign<'a> {
     pub algorithm: SigningAlgorithm,
 }
 
-fn digest(hash: Hash, message: &[u8]) -> Vec<u8> {
+pub(in crate::kms) fn digest(hash: Hash, message: &[u8]) -> Vec<u8> {
     match hash {
         Hash::Sha224 => Sha224::digest(message).to_vec(),
         Hash::Sha256 => Sha256::digest(message).to_vec(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::resources::admitted;
@@ -25,6 +26,8 @@ pub const AAD_CONTEXT_KEY: &str = "cloudkms:aad";
 pub struct Encrypted {
     /// The version used.
     pub version: String,
+    /// Its key and material.
+    pub used: (Uuid, Uuid),
     /// The ciphertext.
     pub ciphertext: Vec<u8>,
 }
@@ -35,6 +38,8 @@ pub struct Decrypted {
     pub plaintext: Zeroizing<Vec<u8>>,
     /// Whether the primary version decrypted it.
     pub used_primary: bool,
+    /// The key and material that decrypted it.
+    pub used: (Uuid, Uuid),
 }
 
 fn context_of(additional: &[u8]) -> EncryptionContext {
@@ -61,9 +66,8 @@ impl Kms {
                 let parsed = Name::parse(name).ok_or_else(|| invalid("Invalid resource name."))?;
                 let (key, crypto) = self.crypto_key(&parsed)?;
                 let primary = key.current_material.and_then(|m| key.material(m)).cloned();
-                let primary = primary.ok_or_else(|| {
-                    precondition(format!("{name} has no primary version."))
-                })?;
+                let primary = primary
+                    .ok_or_else(|| precondition(format!("{name} has no primary version.")))?;
                 (key, crypto, primary)
             }
         };
@@ -73,12 +77,11 @@ impl Kms {
         let version = self.usable(&key, &crypto.name, &material)?;
         let context = context_of(additional);
         let symmetric = (&context, EncryptionAlgorithm::SymmetricDefault);
-        let ciphertext = self
-            .seal(&key, material.id, symmetric, plaintext)
-            .await?;
+        let ciphertext = self.seal(&key, material.id, symmetric, plaintext).await?;
         Ok(Encrypted {
             version,
             ciphertext,
+            used: (key.id, material.id),
         })
     }
 
@@ -119,6 +122,7 @@ impl Kms {
         Ok(Decrypted {
             plaintext,
             used_primary: key.current_material == Some(material_id),
+            used: (key.id, material_id),
         })
     }
 
@@ -157,7 +161,9 @@ impl Kms {
 }
 
 fn wrong_purpose(name: &str, purpose: &str) -> KmsError {
-    invalid(format!("{name} has purpose {purpose}, which does not allow this operation."))
+    invalid(format!(
+        "{name} has purpose {purpose}, which does not allow this operation."
+    ))
 }
 
 fn bad_ciphertext() -> KmsError {

@@ -6,7 +6,9 @@
 //! project and the region's location, named by their key id.
 
 mod algorithms;
+mod asym;
 mod crypto;
+mod import_jobs;
 mod resources;
 pub mod rules;
 mod versions;
@@ -17,7 +19,9 @@ use std::sync::{Arc, PoisonError};
 use uuid::Uuid;
 
 pub use algorithms::Algorithm;
+pub use asym::{ToSign, Used};
 pub use crypto::{Decrypted as CloudDecrypted, Encrypted as CloudEncrypted};
+pub use import_jobs::{CloudImportJob, VersionImport};
 pub use resources::{NewCryptoKey, View as CryptoKeyView};
 pub use versions::VersionView;
 
@@ -30,7 +34,7 @@ pub const AWS_RING: &str = "aws";
 pub const DEFAULT_DESTROY_MS: i64 = 30 * DAY_MS;
 const MIN_DESTROY_MS: i64 = DAY_MS;
 const MAX_DESTROY_MS: i64 = 120 * DAY_MS;
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
 
 /// A key ring: a name and when it was made (it has no other state).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +73,17 @@ pub struct Index {
     keys: BTreeMap<String, CryptoKey>,
     by_key: HashMap<Uuid, String>,
     destroy_at: HashMap<Uuid, Millis>,
+    jobs: BTreeMap<String, CloudImportJob>,
+    notes: HashMap<Uuid, VersionNote>,
+}
+
+/// What the Cloud KMS model records of an imported version beyond its material.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionNote {
+    /// The import job it came from.
+    pub import_job: Option<String>,
+    /// Why its import failed (IMPORT_FAILED).
+    pub failure_reason: Option<String>,
 }
 
 /// A parsed resource name.
@@ -85,29 +100,23 @@ pub struct Name {
 impl Name {
     /// Parses `projects/P/locations/L[/keyRings/R[/cryptoKeys/K[/cryptoKeyVersions/N]]]`.
     pub fn parse(text: &str) -> Option<Name> {
-        let parts: Vec<&str> = text.split('/').collect();
-        let (fixed, ids) = ([
+        const COLLECTIONS: [&str; 5] = [
             "projects",
-            "",
             "locations",
-            "",
             "keyRings",
-            "",
             "cryptoKeys",
-            "",
             "cryptoKeyVersions",
-        ], &parts);
+        ];
+        let parts: Vec<&str> = text.split('/').collect();
         if parts.len() < 4 || parts.len() % 2 != 0 || parts.len() > 10 {
             return None;
         }
-        for (i, part) in ids.iter().enumerate() {
-            let ok = match i % 2 {
-                0 => fixed[i] == *part,
-                _ => valid_id(part),
-            };
-            if !ok {
-                return None;
-            }
+        let well_formed = parts
+            .chunks(2)
+            .zip(COLLECTIONS)
+            .all(|(pair, collection)| pair[0] == collection && valid_id(pair[1]));
+        if !well_formed {
+            return None;
         }
         let version = match parts.get(9) {
             Some(n) => Some(n.parse().ok().filter(|n| *n > 0)?),
@@ -123,12 +132,20 @@ impl Name {
 
     /// The key ring's full name.
     pub fn ring_name(&self) -> Option<String> {
-        Some(format!("{}/keyRings/{}", self.location, self.ring.as_ref()?))
+        Some(format!(
+            "{}/keyRings/{}",
+            self.location,
+            self.ring.as_ref()?
+        ))
     }
 
     /// The crypto key's full name.
     pub fn key_name(&self) -> Option<String> {
-        Some(format!("{}/cryptoKeys/{}", self.ring_name()?, self.key.as_ref()?))
+        Some(format!(
+            "{}/cryptoKeys/{}",
+            self.ring_name()?,
+            self.key.as_ref()?
+        ))
     }
 }
 
@@ -153,11 +170,20 @@ fn precondition(message: impl Into<String>) -> KmsError {
 }
 
 impl Kms {
+    /// The scheduler's Cloud KMS work: versions due for destruction, import jobs due to
+    /// expire.
+    pub(in crate::kms) async fn cloud_due_work(&self, now: Millis) {
+        self.destroy_due_versions(now).await;
+        self.expire_due_import_jobs(now).await;
+    }
+
     /// Loads the Cloud KMS names from the sidecar (after the keys are loaded).
     pub(super) async fn load_cloud(&self) -> Result<(), KmsError> {
         let rings = self.blocking(|s| s.key_rings()).await?;
         let keys = self.blocking(|s| s.crypto_keys()).await?;
         let schedule = self.blocking(|s| s.destroy_schedule()).await?;
+        let jobs = self.blocking(|s| s.cloud_import_jobs()).await?;
+        let notes = self.blocking(|s| s.version_notes()).await?;
         let mut index = self.cloud_index_mut();
         for ring in rings {
             index.rings.insert(ring.name.clone(), ring);
@@ -167,6 +193,14 @@ impl Kms {
             index.keys.insert(key.name.clone(), key);
         }
         index.destroy_at.extend(schedule);
+        index.notes.extend(notes);
+        for mut job in jobs {
+            // Interrupted while its wrapping key was generated: the scheduler expires it.
+            if job.state == crate::kms::model::ImportJobState::PendingGeneration {
+                job.expires_at = 0;
+            }
+            index.jobs.insert(job.name.clone(), job);
+        }
         Ok(())
     }
 
@@ -181,14 +215,17 @@ impl Kms {
     /// The key a crypto key name means, with its Cloud KMS attributes: a key of the `aws`
     /// ring is any key by id, with attributes derived from its spec.
     fn crypto_key(&self, name: &Name) -> Result<(Arc<Key>, CryptoKey), KmsError> {
-        let full = name.key_name().ok_or_else(|| invalid("Not a crypto key name."))?;
+        let full = name
+            .key_name()
+            .ok_or_else(|| invalid("Not a crypto key name."))?;
         let aws_ring = self.aws_ring(&name.location);
         if name.ring_name().as_deref() == Some(aws_ring.as_str()) {
             let id = name.key.as_deref().and_then(|k| Uuid::parse_str(k).ok());
-            let key = id.and_then(|id| self.key(id)).ok_or_else(|| not_found(&full))?;
-            if let Some(cloud) = self.cloud_index().by_key.get(&key.id) {
-                // Made through this API: it lives under its own name only.
-                let _ = cloud;
+            let key = id
+                .and_then(|id| self.key(id))
+                .ok_or_else(|| not_found(&full))?;
+            // A key made through this API lives under its own name only.
+            if self.cloud_index().by_key.contains_key(&key.id) {
                 return Err(not_found(&full));
             }
             let derived = algorithms::derived(&key, &full, &aws_ring);

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use super::algorithms::{self, Algorithm};
 use super::{
-    invalid, not_found, precondition, valid_id, CryptoKey, KeyRing, Name, AWS_RING,
+    invalid, not_found, precondition, valid_id, CryptoKey, KeyRing, Name, AWS_RING, DAY_MS,
     DEFAULT_DESTROY_MS, MAX_DESTROY_MS, MIN_DESTROY_MS,
 };
-use crate::kms::model::{Key, Origin};
-use crate::kms::{Caller, ErrorKind, Kms, KmsError, NewKey};
+use crate::kms::model::{Key, Origin, Rotation};
+use crate::kms::{Caller, ErrorKind, Kms, KmsError, Millis, NewKey};
 
 /// What CreateCryptoKey asks for, checked against the wire constraints.
 #[derive(Debug, Clone)]
@@ -28,6 +28,8 @@ pub struct NewCryptoKey {
     pub skip_initial_version: bool,
     /// labels.
     pub labels: BTreeMap<String, String>,
+    /// rotationPeriod and nextRotationTime, in milliseconds, if given.
+    pub rotation: Option<(i64, Millis)>,
 }
 
 /// A crypto key as the API shows it.
@@ -47,7 +49,10 @@ pub(super) fn admitted(caller: &Caller) -> Result<(), KmsError> {
         true => Ok(()),
         false => Err(KmsError::new(
             ErrorKind::AccessDenied,
-            format!("Permission denied for {} on this resource.", caller.principal),
+            format!(
+                "Permission denied for {} on this resource.",
+                caller.principal
+            ),
         )),
     }
 }
@@ -114,13 +119,8 @@ impl Kms {
         found.ok_or_else(|| not_found(&full))
     }
 
-    /// ListKeyRings: the location's key rings in name order, after `after` (a page token).
-    pub fn list_key_rings(
-        &self,
-        caller: &Caller,
-        parent: &str,
-        after: Option<&str>,
-    ) -> Result<Vec<KeyRing>, KmsError> {
+    /// ListKeyRings: the location's key rings in name order.
+    pub fn list_key_rings(&self, caller: &Caller, parent: &str) -> Result<Vec<KeyRing>, KmsError> {
         admitted(caller)?;
         let location = parsed(parent)?.location;
         let prefix = format!("{location}/keyRings/");
@@ -139,10 +139,7 @@ impl Kms {
             });
             rings.sort_by(|a, b| a.name.cmp(&b.name));
         }
-        Ok(rings
-            .into_iter()
-            .filter(|r| after.is_none_or(|a| r.name.as_str() > a))
-            .collect())
+        Ok(rings)
     }
 
     /// CreateCryptoKey: one of our keys, with its first version unless skipped.
@@ -164,6 +161,7 @@ impl Kms {
         }
         let algorithm = checked_algorithm(&new)?;
         let destroy_ms = checked_destroy(&new)?;
+        let rotation = checked_rotation(&new)?;
         let name = format!("{}/cryptoKeys/{id}", ring.name);
         let _creating = self.cloud_creates.lock().await;
         if self.cloud_index().keys.contains_key(&name) {
@@ -172,20 +170,19 @@ impl Kms {
                 format!("CryptoKey {name} already exists."),
             ));
         }
-        let origin = match (new.import_only, new.skip_initial_version) {
-            (true, true) => Origin::External,
-            (false, false) => Origin::AwsKms,
-            (true, false) => {
-                return Err(invalid(
+        let origin =
+            match (new.import_only, new.skip_initial_version) {
+                (true, true) => Origin::External,
+                (false, false) => Origin::AwsKms,
+                (true, false) => return Err(invalid(
                     "importOnly keys need skipInitialVersionCreation: their versions are imported.",
-                ))
-            }
-            (false, true) => {
-                return Err(invalid(
-                    "skipInitialVersionCreation is served for importOnly keys only.",
-                ))
-            }
-        };
+                )),
+                (false, true) => {
+                    return Err(invalid(
+                        "skipInitialVersionCreation is served for importOnly keys only.",
+                    ))
+                }
+            };
         let key = self
             .create_key(NewKey {
                 description: format!("Cloud KMS {name}"),
@@ -196,6 +193,12 @@ impl Kms {
                 tags: Vec::new(),
             })
             .await?;
+        if let Some(rotation) = rotation {
+            let _writing = self.writes.lock().await;
+            let mut next = Key::clone(&key);
+            next.rotation = rotation;
+            self.save(next).await?;
+        }
         let crypto = CryptoKey {
             name: name.clone(),
             ring: ring.name,
@@ -230,19 +233,17 @@ impl Kms {
         Ok(view(key, crypto))
     }
 
-    /// ListCryptoKeys: the ring's keys in name order, after `after` (a page token).
-    pub fn list_crypto_keys(
-        &self,
-        caller: &Caller,
-        parent: &str,
-        after: Option<&str>,
-    ) -> Result<Vec<View>, KmsError> {
+    /// ListCryptoKeys: the ring's keys in name order.
+    pub fn list_crypto_keys(&self, caller: &Caller, parent: &str) -> Result<Vec<View>, KmsError> {
         let ring = self.get_key_ring(caller, parent)?;
         let prefix = format!("{}/cryptoKeys/", ring.name);
         let names: Vec<String> = match ring.name.ends_with(&format!("/keyRings/{AWS_RING}")) {
             true => {
                 let index = self.cloud_index();
-                let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let keys = self
+                    .keys
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let mut names: Vec<String> = keys
                     .keys()
                     .filter(|id| !index.by_key.contains_key(id))
@@ -258,7 +259,7 @@ impl Kms {
             }
         };
         let mut views = Vec::new();
-        for name in names.iter().filter(|n| after.is_none_or(|a| n.as_str() > a)) {
+        for name in &names {
             let parsed = parsed(name)?;
             if let Ok((key, crypto)) = self.crypto_key(&parsed) {
                 views.push(view(key, crypto));
@@ -281,8 +282,14 @@ impl Kms {
                 "updateMask field {field} cannot be updated here; only labels."
             )));
         }
-        if current.crypto.ring.ends_with(&format!("/keyRings/{AWS_RING}")) {
-            return Err(precondition("Keys of the aws key ring have no labels; tag them through the AWS KMS API."));
+        if current
+            .crypto
+            .ring
+            .ends_with(&format!("/keyRings/{AWS_RING}"))
+        {
+            return Err(precondition(
+                "Keys of the aws key ring have no labels; tag them through the AWS KMS API.",
+            ));
         }
         let mut crypto = current.crypto;
         if !mask.is_empty() {
@@ -341,8 +348,11 @@ fn checked_algorithm(new: &NewCryptoKey) -> Result<Algorithm, KmsError> {
         }
     }
     let algorithm = match &new.algorithm {
-        Some(name) => algorithms::by_name(name)
-            .ok_or_else(|| invalid(format!("versionTemplate.algorithm {name} is not supported.")))?,
+        Some(name) => algorithms::by_name(name).ok_or_else(|| {
+            invalid(format!(
+                "versionTemplate.algorithm {name} is not supported."
+            ))
+        })?,
         None => algorithms::default_for(&new.purpose).ok_or_else(|| {
             invalid(format!(
                 "versionTemplate.algorithm is required for purpose {}.",
@@ -357,6 +367,28 @@ fn checked_algorithm(new: &NewCryptoKey) -> Result<Algorithm, KmsError> {
         )));
     }
     Ok(algorithm)
+}
+
+/// Automatic rotation: ENCRYPT_DECRYPT keys only, in whole days (the scheduler's unit).
+fn checked_rotation(new: &NewCryptoKey) -> Result<Option<Rotation>, KmsError> {
+    let Some((period_ms, next_at)) = new.rotation else {
+        return Ok(None);
+    };
+    if new.purpose != "ENCRYPT_DECRYPT" || new.import_only {
+        return Err(invalid(
+            "Automatic rotation is served for generated ENCRYPT_DECRYPT keys only.",
+        ));
+    }
+    if period_ms < DAY_MS || period_ms % DAY_MS != 0 {
+        return Err(invalid(
+            "rotation_period must be a whole number of days, at least one (e.g. \"7776000s\").",
+        ));
+    }
+    Ok(Some(Rotation {
+        enabled: true,
+        period_days: Some(period_ms / DAY_MS),
+        next_at: Some(next_at),
+    }))
 }
 
 fn checked_destroy(new: &NewCryptoKey) -> Result<i64, KmsError> {

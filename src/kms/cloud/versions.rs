@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::resources::{admitted, version_number};
 use super::rules::{self, Outcome, VersionOp};
-use super::{invalid, not_found, precondition, CryptoKey, Name};
+use super::{invalid, not_found, precondition, CryptoKey, Name, VersionNote};
 use crate::kms::changes::Change;
 use crate::kms::model::{Key, Material, MaterialState};
 use crate::kms::startup::pending_material;
@@ -25,14 +25,13 @@ pub struct VersionView {
     pub crypto: CryptoKey,
     /// When it is to be destroyed (DESTROY_SCHEDULED only).
     pub destroy_at: Option<Millis>,
+    /// Its import job and import failure, for imported versions.
+    pub note: VersionNote,
 }
 
 impl Kms {
     /// The key, crypto key and material a version name means.
-    pub(super) fn version(
-        &self,
-        name: &str,
-    ) -> Result<(Arc<Key>, CryptoKey, Material), KmsError> {
+    pub(super) fn version(&self, name: &str) -> Result<(Arc<Key>, CryptoKey, Material), KmsError> {
         let parsed = Name::parse(name).filter(|n| n.version.is_some());
         let parsed = parsed.ok_or_else(|| invalid(format!("Invalid version name: {name}.")))?;
         let (key, crypto) = self.crypto_key(&parsed)?;
@@ -46,13 +45,24 @@ impl Kms {
         Ok((key, crypto, material))
     }
 
-    fn version_view(&self, key: &Key, crypto: &CryptoKey, material: &Material) -> VersionView {
+    pub(super) fn version_view(
+        &self,
+        key: &Key,
+        crypto: &CryptoKey,
+        material: &Material,
+    ) -> VersionView {
         let number = version_number(key, material.id).unwrap_or(0);
         VersionView {
             name: format!("{}/cryptoKeyVersions/{number}", crypto.name),
             material: material.clone(),
             crypto: crypto.clone(),
             destroy_at: self.cloud_index().destroy_at.get(&material.id).copied(),
+            note: self
+                .cloud_index()
+                .notes
+                .get(&material.id)
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 
@@ -68,7 +78,7 @@ impl Kms {
         &self,
         caller: &Caller,
         parent: &str,
-        state: Option<MaterialState>,
+        state: Option<&str>,
     ) -> Result<Vec<VersionView>, KmsError> {
         let view = self.get_crypto_key(caller, parent)?;
         let shown = view
@@ -76,7 +86,7 @@ impl Kms {
             .materials
             .iter()
             .filter(|m| m.state != MaterialState::PendingGeneration)
-            .filter(|m| state.is_none_or(|s| rules::state_name(s) == rules::state_name(m.state)));
+            .filter(|m| state.is_none_or(|s| s == rules::state_name(m.state)));
         Ok(shown
             .map(|m| self.version_view(&view.key, &view.crypto, m))
             .collect())
@@ -129,12 +139,20 @@ impl Kms {
     }
 
     /// DestroyCryptoKeyVersion: DESTROY_SCHEDULED until the key's destroy duration passes.
-    pub async fn destroy_version(&self, caller: &Caller, name: &str) -> Result<VersionView, KmsError> {
+    pub async fn destroy_version(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<VersionView, KmsError> {
         self.change_version(caller, name, VersionOp::Destroy).await
     }
 
     /// RestoreCryptoKeyVersion: back to DISABLED, its destruction cancelled.
-    pub async fn restore_version(&self, caller: &Caller, name: &str) -> Result<VersionView, KmsError> {
+    pub async fn restore_version(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<VersionView, KmsError> {
         self.change_version(caller, name, VersionOp::Restore).await
     }
 
@@ -162,7 +180,10 @@ impl Kms {
             .await?;
         self.set_destroy_index(material.id, destroy_at);
         let saved = self.save(with_state(&key, material.id, to)).await?;
-        let material = saved.material(material.id).cloned().ok_or_else(|| not_found(name))?;
+        let material = saved
+            .material(material.id)
+            .cloned()
+            .ok_or_else(|| not_found(name))?;
         tracing::info!(key_id = %key.id, material_id = %material.id, state = rules::state_name(to), "crypto key version changed");
         Ok(self.version_view(&saved, &crypto, &material))
     }
@@ -177,7 +198,7 @@ impl Kms {
 
     /// Destroys the token objects of versions whose destroy time passed: DESTROYED keeps
     /// the version's metadata only.
-    pub(in crate::kms) async fn destroy_due_versions(&self, now: Millis) {
+    pub(super) async fn destroy_due_versions(&self, now: Millis) {
         let due: Vec<Uuid> = self
             .cloud_index()
             .destroy_at
@@ -195,8 +216,13 @@ impl Kms {
     async fn destroy_scheduled(&self, material_id: Uuid) -> Result<(), KmsError> {
         let _writing = self.writes.lock().await;
         let key = {
-            let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            keys.values().find(|k| k.material(material_id).is_some()).cloned()
+            let keys = self
+                .keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            keys.values()
+                .find(|k| k.material(material_id).is_some())
+                .cloned()
         };
         let Some(key) = key else {
             self.set_destroy_index(material_id, None);
@@ -240,7 +266,9 @@ pub(super) fn refused(name: &str, op: VersionOp, state: MaterialState) -> KmsErr
         VersionOp::Use | VersionOp::PublicKey => {
             format!("{name} is not enabled, current state is: {state}.")
         }
-        VersionOp::Restore => format!("{name} is not scheduled for destruction, current state is: {state}."),
+        VersionOp::Restore => {
+            format!("{name} is not scheduled for destruction, current state is: {state}.")
+        }
         _ => format!("{name} cannot be changed in state {state}."),
     };
     precondition(message)
