@@ -27,6 +27,7 @@ import sys
 import time
 import traceback
 
+import google.auth.exceptions
 import google.oauth2.credentials
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
@@ -112,10 +113,19 @@ def failing_line(error):
     return frames[1].lineno if len(frames) > 1 else "?"
 
 
-def client(token):
+class StaticToken(google.oauth2.credentials.Credentials):
+    """A bearer token that cannot be refreshed. The client answers a 401 by refreshing its
+    credentials and trying again; plain credentials without a refresh token raise
+    RefreshError there, these let the 401 reach the caller as Unauthorized."""
+
+    def refresh(self, request):
+        pass
+
+
+def client(token, credentials=google.oauth2.credentials.Credentials):
     return kms_v1.KeyManagementServiceClient(
         transport="rest",
-        credentials=google.oauth2.credentials.Credentials(token),
+        credentials=credentials(token),
         client_options={"api_endpoint": os.environ["HSMKMS_CLOUD_ENDPOINT"]},
     )
 
@@ -611,9 +621,15 @@ def errors(run):
         exceptions.Unauthorized,
         "UNAUTHENTICATED",
         "get a key ring with an unknown token",
-        client("not-a-token").get_key_ring,
+        client("not-a-token", StaticToken).get_key_ring,
         name=RING,
     )
+    try:
+        client("not-a-token").get_key_ring(name=RING)
+    except google.auth.exceptions.RefreshError:
+        pass  # the 401 made the client try to refresh a token it cannot refresh
+    else:
+        raise CheckFailed("an unknown token was accepted")
     expect_error(
         exceptions.BadRequest,
         "INVALID_ARGUMENT",
