@@ -83,7 +83,8 @@ def expect_eq(actual, expected, what):
 
 def expect_error(cls, status, what, call, *args, **kwargs):
     """Calls `call`, which must fail with the client exception `cls` and the google.rpc
-    `status` in the error body; returns the exception."""
+    `status` in the error body; returns the exception. In the JSON form of an error
+    (AIP-193) `code` is the HTTP status, not the google.rpc.Code number."""
     try:
         answer = call(*args, **kwargs)
     except exceptions.GoogleAPICallError as error:
