@@ -39,6 +39,7 @@ Purpose = kms_v1.CryptoKey.CryptoKeyPurpose
 Algorithm = kms_v1.CryptoKeyVersion.CryptoKeyVersionAlgorithm
 State = kms_v1.CryptoKeyVersion.CryptoKeyVersionState
 JobState = kms_v1.ImportJob.ImportJobState
+ImportMethod = kms_v1.ImportJob.ImportMethod
 HSM = kms_v1.ProtectionLevel.HSM
 
 LOCATION = "projects/hsmkms-client/locations/europe-west1"
@@ -245,22 +246,83 @@ class Run:
             }
         )
 
-    def active_job(self, job_name):
+    def import_job(self, job_id, method):
+        """A new import job with a 3072-bit wrapping key, once ACTIVE; remembered for the
+        `expired` phase."""
+        job = self.kms.create_import_job(
+            request={
+                "parent": RING,
+                "import_job_id": job_id,
+                "import_job": {"import_method": method, "protection_level": HSM},
+            }
+        )
+        expect_eq(job.name, f"{RING}/importJobs/{job_id}", "import job name")
         for _ in range(PENDING_POLLS):
-            job = self.kms.get_import_job(name=job_name)
+            job = self.kms.get_import_job(name=job.name)
             if job.state != JobState.PENDING_GENERATION:
-                return job
+                break
             time.sleep(PENDING_POLL_SECONDS)
-        raise CheckFailed(f"{job_name} still PENDING_GENERATION")
+        expect_eq(job.state, JobState.ACTIVE, f"{job.name} state")
+        expect_eq(job.import_method, method, f"{job.name} import_method")
+        lifetime = job.expire_time - job.create_time
+        expect(
+            3 * DAY <= lifetime <= 3 * DAY + datetime.timedelta(seconds=1),
+            f"{job.name} expires {lifetime} after its creation, expected 3 days",
+        )
+        job_key = serialization.load_pem_public_key(job.public_key.pem.encode())
+        expect_eq(job_key.key_size, 3072, "wrapping key size")
+        listed = [j.name for j in self.kms.list_import_jobs(parent=RING)]
+        expect(job.name in listed, f"{job.name} not in list_import_jobs: {listed}")
+        self.state.setdefault("import_jobs", []).append(job.name)
+        return job
+
+    def import_only_key(self, key_id):
+        key = self.crypto_key(
+            key_id,
+            Purpose.ENCRYPT_DECRYPT,
+            Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION,
+            import_only=True,
+            skip_initial_version_creation=True,
+        )
+        expect(key.import_only, "import_only")
+        expect(not key.primary.name, f"an import-only key has a primary: {key.primary.name}")
+        expect_eq(list(self.kms.list_crypto_key_versions(parent=key.name)), [], "versions")
+        return key
+
+    def import_version(self, key, job, field, wrapped):
+        """Imports `wrapped` through `job` into `key` by the request field `field`; the
+        version, checked ENABLED."""
+        version = self.kms.import_crypto_key_version(
+            request={
+                "parent": key.name,
+                "algorithm": Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION,
+                "import_job": job.name,
+                field: wrapped,
+            }
+        )
+        version = self.settled(version.name)
+        expect_eq(version.state, State.ENABLED, f"state of the version imported by {field}")
+        expect_eq(version.import_job, job.name, "import_job of the imported version")
+        expect("import_time" in version, "an imported version has no import_time")
+        return version
+
+    def use_imported(self, key, version):
+        """Makes `version` the primary of `key` and encrypts and decrypts under it."""
+        self.kms.update_crypto_key_primary_version(
+            name=key.name, crypto_key_version_id=version.name.rsplit("/", 1)[1]
+        )
+        encrypted = self.roundtrip(key.name, b"under imported material", b"imported")
+        expect_eq(encrypted.name, version.name, "encrypt under the imported version")
 
 
-def wrap_for_import(job_public_pem, target_key):
-    """The Cloud KMS import wrapping of RSA_OAEP_*_SHA1_AES_256: a fresh AES-256 key under
-    RSA-OAEP (SHA-1, MGF1-SHA-1) with the job's public key, then the target key under that
-    AES key with AES-KWP (RFC 5649), concatenated."""
+def wrap_for_import(job_public_pem, target_key, digest=hashes.SHA1):
+    """The Cloud KMS import wrapping of RSA_OAEP_*_AES_256: a fresh AES-256 key under
+    RSA-OAEP (`digest` for OAEP and MGF1: SHA-1, or SHA-256 for the *_SHA256_* methods)
+    with the job's public key, then the target key under that AES key with AES-KWP
+    (RFC 5649), concatenated."""
     public_key = serialization.load_pem_public_key(job_public_pem.encode())
     ephemeral = os.urandom(32)
-    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    oaep = padding.OAEP(mgf=padding.MGF1(digest()), algorithm=digest(), label=None)
     return public_key.encrypt(ephemeral, oaep) + aes_key_wrap_with_padding(ephemeral, target_key)
 
 
@@ -519,65 +581,17 @@ def random_bytes(run):
 
 
 def import_key(run):
-    job = run.kms.create_import_job(
-        request={
-            "parent": RING,
-            "import_job_id": "client-job",
-            "import_job": {
-                "import_method": kms_v1.ImportJob.ImportMethod.RSA_OAEP_3072_SHA1_AES_256,
-                "protection_level": HSM,
-            },
-        }
-    )
-    expect_eq(job.name, f"{RING}/importJobs/client-job", "import job name")
-    job = run.active_job(job.name)
-    expect_eq(job.state, JobState.ACTIVE, "import job state")
-    lifetime = job.expire_time - job.create_time
-    expect(
-        3 * DAY <= lifetime <= 3 * DAY + datetime.timedelta(seconds=1),
-        f"import job expires {lifetime} after its creation, expected 3 days",
-    )
-    job_key = serialization.load_pem_public_key(job.public_key.pem.encode())
-    expect_eq(job_key.key_size, 3072, "wrapping key size")
-    listed = [j.name for j in run.kms.list_import_jobs(parent=RING)]
-    expect_eq(listed, [job.name], "list_import_jobs")
-    run.state["import_job"] = job.name
-
-    key = run.crypto_key(
-        "imported",
-        Purpose.ENCRYPT_DECRYPT,
-        Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION,
-        import_only=True,
-        skip_initial_version_creation=True,
-    )
-    expect(key.import_only, "import_only")
-    expect(not key.primary.name, f"an import-only key has a primary: {key.primary.name}")
-    expect_eq(list(run.kms.list_crypto_key_versions(parent=key.name)), [], "versions before")
-
-    imported = []
-    for field in ("wrapped_key", "rsa_aes_wrapped_key"):
-        version = run.kms.import_crypto_key_version(
-            request={
-                "parent": key.name,
-                "algorithm": Algorithm.GOOGLE_SYMMETRIC_ENCRYPTION,
-                "import_job": job.name,
-                field: wrap_for_import(job.public_key.pem, os.urandom(32)),
-            }
-        )
-        version = run.settled(version.name)
-        expect_eq(version.state, State.ENABLED, f"state of the version imported by {field}")
-        expect_eq(version.import_job, job.name, "import_job of the imported version")
-        expect("import_time" in version, "an imported version has no import_time")
-        imported.append(version)
+    job = run.import_job("client-job", ImportMethod.RSA_OAEP_3072_SHA1_AES_256)
+    key = run.import_only_key("imported")
+    imported = [
+        run.import_version(key, job, field, wrap_for_import(job.public_key.pem, os.urandom(32)))
+        for field in ("wrapped_key", "rsa_aes_wrapped_key")
+    ]
     expect_eq(
         [v.name.rsplit("/", 1)[1] for v in imported], ["1", "2"], "imported version numbers"
     )
     for version in imported:
-        run.kms.update_crypto_key_primary_version(
-            name=key.name, crypto_key_version_id=version.name.rsplit("/", 1)[1]
-        )
-        encrypted = run.roundtrip(key.name, b"under imported material", b"imported")
-        expect_eq(encrypted.name, version.name, "encrypt under the imported version")
+        run.use_imported(key, version)
 
     # Material the job did not wrap: refused at once, or a version in IMPORT_FAILED.
     garbage = {
@@ -594,6 +608,14 @@ def import_key(run):
         expect_eq(failed.state, State.IMPORT_FAILED, "state of a version imported from garbage")
         expect(failed.import_failure_reason, "an IMPORT_FAILED version has no reason")
     run.state["import_key"] = key.name
+
+
+def import_key_sha256(run):
+    # SoftHSM2 has no OAEP with SHA-256: the daemon's recorded host-decoding fallback.
+    job = run.import_job("client-job-sha256", ImportMethod.RSA_OAEP_3072_SHA256_AES_256)
+    key = run.import_only_key("imported-sha256")
+    wrapped = wrap_for_import(job.public_key.pem, os.urandom(32), hashes.SHA256)
+    run.use_imported(key, run.import_version(key, job, "wrapped_key", wrapped))
 
 
 def errors(run):
@@ -665,8 +687,10 @@ def aws_key(run):
 
 
 def import_job_expired(run):
-    job = run.kms.get_import_job(name=run.state["import_job"])
-    expect_eq(job.state, JobState.EXPIRED, "import job state after 3 days")
+    jobs = [run.kms.get_import_job(name=name) for name in run.state["import_jobs"]]
+    for job in jobs:
+        expect_eq(job.state, JobState.EXPIRED, f"{job.name} state after 3 days")
+    job = jobs[0]
     # The job's wrapping key is gone; a key of the same shape gets the request past the
     # wrapping checks to the state check.
     wrapping = rsa.generate_private_key(public_exponent=65537, key_size=3072).public_key()
@@ -733,6 +757,7 @@ PHASES = {
         asymmetric_decrypt,
         random_bytes,
         import_key,
+        import_key_sha256,
         errors,
         aws_key,
     ],
