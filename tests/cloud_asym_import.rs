@@ -44,6 +44,11 @@ fn call(daemon: &Daemon, method: &str, path: &str, body: Value) -> (u16, Value) 
     daemon.cloud(method, &format!("/v1/{path}"), &body.to_string())
 }
 
+/// The error status of a POST of `body` to `path:verb`.
+fn refusal(daemon: &Daemon, target: &str, body: Value) -> String {
+    status(call(daemon, "POST", target, body))
+}
+
 fn ring(daemon: &Daemon) {
     ok(call(
         daemon,
@@ -133,13 +138,8 @@ fn asymmetric_sign_verifies_with_rustcrypto() {
         )
         .expect("PKCS #1 v1.5 verifies");
     // A signing key has no MAC and no encrypt.
-    let mac = call(
-        &daemon,
-        "POST",
-        &format!("{ec}:macSign"),
-        json!({"data": "AA=="}),
-    );
-    assert_eq!(status(mac), "INVALID_ARGUMENT");
+    let mac = refusal(&daemon, &format!("{ec}:macSign"), json!({"data": "AA=="}));
+    assert_eq!(mac, "INVALID_ARGUMENT");
 }
 
 #[test]
@@ -252,13 +252,12 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
         &format!("{key}:encrypt"),
         json!({"plaintext": b64(b"byok")}),
     ));
-    let opened = ok(call(
-        &daemon,
-        "POST",
-        &format!("{key}:decrypt"),
-        json!({"ciphertext": sealed["ciphertext"]}),
-    ));
-    assert_eq!(unb64(&opened["plaintext"]), b"byok");
+    let decrypts = || {
+        let body = json!({"ciphertext": sealed["ciphertext"]});
+        let opened = ok(call(&daemon, "POST", &format!("{key}:decrypt"), body));
+        assert_eq!(unb64(&opened["plaintext"]), b"byok");
+    };
+    decrypts();
     // A second version from the same job; garbage becomes an IMPORT_FAILED version.
     let again = common::import::wrap(
         &AlgorithmSpec::RsaAesKeyWrapSha1,
@@ -273,13 +272,12 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
     assert_eq!(failed["state"], "IMPORT_FAILED");
     assert!(failed["importFailureReason"].is_string(), "{failed}");
     let failed_name = failed["name"].as_str().unwrap();
-    let refused = call(
+    let refused = refusal(
         &daemon,
-        "POST",
         &format!("{failed_name}:encrypt"),
         json!({"plaintext": "AA=="}),
     );
-    assert_eq!(status(refused), "FAILED_PRECONDITION");
+    assert_eq!(refused, "FAILED_PRECONDITION");
     let generated = call(
         &daemon,
         "POST",
@@ -304,11 +302,5 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
     ));
     assert_eq!(jobs["importJobs"][0]["name"], job_name);
     // The imported material outlives the job.
-    let opened = ok(call(
-        &daemon,
-        "POST",
-        &format!("{key}:decrypt"),
-        json!({"ciphertext": sealed["ciphertext"]}),
-    ));
-    assert_eq!(unb64(&opened["plaintext"]), b"byok");
+    decrypts();
 }

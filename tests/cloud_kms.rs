@@ -31,7 +31,7 @@ fn ok(answer: (u16, Value)) -> Value {
 fn error(answer: (u16, Value), http: u16, status: &str) -> String {
     assert_eq!(answer.0, http, "{}", answer.1);
     assert_eq!(answer.1["error"]["status"], status, "{}", answer.1);
-    assert_eq!(answer.1["error"]["code"].as_u64().is_some(), true);
+    assert!(answer.1["error"]["code"].as_u64().is_some());
     answer.1["error"]["message"]
         .as_str()
         .unwrap_or("")

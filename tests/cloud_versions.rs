@@ -48,7 +48,14 @@ struct Version {
     ciphertext: String,
 }
 
-impl Keys<'_> {
+impl<'a> Keys<'a> {
+    /// Keys in a new key ring of `daemon`.
+    fn in_new_ring(daemon: &'a Daemon) -> Keys<'a> {
+        let path = "/v1/projects/p1/locations/global/keyRings?keyRingId=states";
+        ok(daemon.cloud("POST", path, "{}"));
+        Keys { daemon, count: 0 }
+    }
+
     fn call(&self, method: &str, path: &str, body: Value) -> (u16, Value) {
         self.daemon
             .cloud(method, &format!("/v1/{path}"), &body.to_string())
@@ -135,15 +142,7 @@ fn secret_keys(session: &cryptoki::session::Session) -> usize {
 #[test]
 fn every_cell_of_the_version_state_table() {
     let daemon = Daemon::start_with_dev_clock();
-    ok(daemon.cloud(
-        "POST",
-        "/v1/projects/p1/locations/global/keyRings?keyRingId=states",
-        "{}",
-    ));
-    let mut keys = Keys {
-        daemon: &daemon,
-        count: 0,
-    };
+    let mut keys = Keys::in_new_ring(&daemon);
     // DESTROYED versions first: a one-day schedule, then the clock moves a day.
     let destroyed: Vec<(&str, Version)> = OPS.iter().map(|op| (*op, keys.version(1))).collect();
     for (_, version) in &destroyed {
@@ -221,15 +220,7 @@ fn every_cell_of_the_version_state_table() {
 #[test]
 fn new_versions_and_the_primary_version() {
     let daemon = Daemon::start();
-    ok(daemon.cloud(
-        "POST",
-        "/v1/projects/p1/locations/global/keyRings?keyRingId=states",
-        "{}",
-    ));
-    let mut keys = Keys {
-        daemon: &daemon,
-        count: 0,
-    };
+    let mut keys = Keys::in_new_ring(&daemon);
     let first = keys.version(30);
     let second = ok(keys.call(
         "POST",

@@ -256,15 +256,7 @@ impl Daemon {
 
     /// Sends raw request text on a new connection and reads the whole answer.
     pub fn send(&self, request: &str) -> (u16, serde_json::Value, String) {
-        let addr = self.endpoint.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        stream.write_all(request.as_bytes()).expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        let (head, body) = response.split_once("\r\n\r\n").expect("http response");
-        let status = head[9..12].parse().expect("status");
-        let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
-        (status, json, head.to_lowercase())
+        exchange(self.endpoint.trim_start_matches("http://"), request)
     }
 
     /// A Cloud KMS REST call as the admin principal: (status, parsed JSON body).
@@ -287,16 +279,8 @@ impl Daemon {
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        let mut stream = TcpStream::connect(addr).expect("connect");
-        stream.write_all(request.as_bytes()).expect("write");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("read");
-        let (head, body) = response.split_once("\r\n\r\n").expect("http response");
-        let status = head[9..12].parse().expect("status");
-        (
-            status,
-            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-        )
+        let (status, json, _) = exchange(addr, &request);
+        (status, json)
     }
 
     /// Moves the daemon's development clock forward; it runs what fell due before answering.
@@ -315,6 +299,19 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Sends raw request text to `addr` on a new connection and reads the whole answer:
+/// (status, parsed JSON body, headers text in lower case).
+fn exchange(addr: &str, request: &str) -> (u16, serde_json::Value, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("http response");
+    let status = head[9..12].parse().expect("status");
+    let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+    (status, json, head.to_lowercase())
 }
 
 /// Creates a SoftHSM2 token, a PIN file and a daemon config under `dir`.

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::CloudError;
-use super::wire::{self, base64, crc, enum_name, object, parse, verified, Bytes, Crc};
+use super::wire::{self, base64, crc, object, parse, verified, Bytes, Crc};
 use super::{Reply, Request};
 use crate::kms::Kms;
 
@@ -126,16 +126,8 @@ pub(super) async fn generate_random_bytes(
     request: Request<'_>,
 ) -> Result<Reply, CloudError> {
     let body: RandomBody = parse(request.body)?;
-    let level = enum_name(
-        body.protection_level.as_ref(),
-        wire::PROTECTION_LEVEL,
-        "protection_level",
-    )?;
-    if level != Some("HSM") {
-        return Err(CloudError::invalid(
-            "protection_level must be HSM: random bytes come from the token.",
-        ));
-    }
+    let why = "random bytes come from the token";
+    wire::require_hsm(body.protection_level.as_ref(), "protection_level", why)?;
     let len = body
         .length_bytes
         .filter(|n| (8..=1024).contains(n))

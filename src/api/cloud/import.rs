@@ -55,16 +55,9 @@ pub(super) async fn create_import_job(
         .get("importJobId")
         .ok_or_else(|| CloudError::invalid("Missing required parameter: importJobId."))?;
     let body: JobBody = parse(request.body)?;
-    let level = enum_name(
-        body.protection_level.as_ref(),
-        wire::PROTECTION_LEVEL,
-        "import_job.protection_level",
-    )?;
-    if level != Some("HSM") {
-        return Err(CloudError::invalid(
-            "import_job.protection_level must be HSM: the wrapping key is made in the token.",
-        ));
-    }
+    let why = "the wrapping key is made in the token";
+    let level = body.protection_level.as_ref();
+    wire::require_hsm(level, "import_job.protection_level", why)?;
     let method = enum_name(
         body.import_method.as_ref(),
         IMPORT_METHOD,

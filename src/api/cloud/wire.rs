@@ -129,6 +129,15 @@ pub fn enum_name(
     }
 }
 
+/// Checks that protection level `value` of `field` is HSM (the only one served: every key
+/// is in the token); `why` ends the message.
+pub fn require_hsm(value: Option<&Value>, field: &str, why: &str) -> Result<(), CloudError> {
+    match enum_name(value, PROTECTION_LEVEL, field)? {
+        Some("HSM") => Ok(()),
+        _ => Err(CloudError::invalid(format!("{field} must be HSM: {why}."))),
+    }
+}
+
 /// A bytes field: standard or URL-safe base64, wiped when dropped.
 #[derive(Default)]
 pub struct Bytes(pub zeroize::Zeroizing<Vec<u8>>);

@@ -108,7 +108,7 @@ impl Name {
             "cryptoKeyVersions",
         ];
         let parts: Vec<&str> = text.split('/').collect();
-        if parts.len() < 4 || parts.len() % 2 != 0 || parts.len() > 10 {
+        if parts.len() < 4 || !parts.len().is_multiple_of(2) || parts.len() > 10 {
             return None;
         }
         let well_formed = parts
