@@ -206,45 +206,132 @@ fn asymmetric_decrypt_and_macs() {
     assert_eq!(unb64(&bytes["data"]).len(), 32);
 }
 
+/// An ACTIVE import job and an importOnly symmetric key without versions.
+struct Byok {
+    job: String,
+    wrapping_der: Vec<u8>,
+    key: String,
+}
+
+impl Byok {
+    fn new(daemon: &Daemon) -> Byok {
+        let body = json!({"importMethod": "RSA_OAEP_3072_SHA1_AES_256", "protectionLevel": "HSM"});
+        let job = ok(call(
+            daemon,
+            "POST",
+            &format!("{RING}/importJobs?importJobId=j"),
+            body,
+        ));
+        assert_eq!(job["state"], "ACTIVE");
+        let pem = job["publicKey"]["pem"].as_str().expect("wrapping key");
+        let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let body = json!({"purpose": "ENCRYPT_DECRYPT", "importOnly": true, "destroyScheduledDuration": "86400s"});
+        let path = format!("{RING}/cryptoKeys?cryptoKeyId=byok&skipInitialVersionCreation=true");
+        assert!(ok(call(daemon, "POST", &path, body))["primary"].is_null());
+        Byok {
+            job: job["name"].as_str().unwrap().to_owned(),
+            wrapping_der: STANDARD.decode(der).unwrap(),
+            key: format!("{RING}/cryptoKeys/byok"),
+        }
+    }
+
+    fn import(&self, daemon: &Daemon, wrapped: &[u8]) -> (u16, Value) {
+        let body = json!({"algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION", "importJob": self.job, "rsaAesWrappedKey": b64(wrapped)});
+        call(
+            daemon,
+            "POST",
+            &format!("{}/cryptoKeyVersions:import", self.key),
+            body,
+        )
+    }
+}
+
+#[test]
+fn pending_import_versions_refuse_use_and_every_change() {
+    let daemon = Daemon::start();
+    ring(&daemon);
+    let byok = Byok::new(&daemon);
+    let material = common::import::material();
+    let wrapped = common::import::wrap(
+        &AlgorithmSpec::RsaAesKeyWrapSha1,
+        &byok.wrapping_der,
+        &material,
+    );
+    let version = ok(byok.import(&daemon, &wrapped));
+    let name = version["name"].as_str().unwrap().to_owned();
+    // Through the AWS API: the key's imported material is deleted.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let client = daemon.client();
+    rt.block_on(async {
+        let keys = client
+            .list_keys()
+            .send()
+            .await
+            .expect("list keys")
+            .keys
+            .unwrap_or_default();
+        for entry in keys {
+            let id = entry.key_id.expect("key id");
+            let described = client
+                .describe_key()
+                .key_id(&id)
+                .send()
+                .await
+                .expect("describe");
+            let metadata = described.key_metadata.expect("metadata");
+            if metadata.description.unwrap_or_default().contains(&byok.key) {
+                client
+                    .delete_imported_key_material()
+                    .key_id(&id)
+                    .send()
+                    .await
+                    .expect("delete material");
+            }
+        }
+    });
+    let shown = ok(call(&daemon, "GET", &name, json!({})));
+    assert_eq!(shown["state"], "PENDING_IMPORT");
+    let attempts = [
+        (
+            "POST",
+            format!("{name}:encrypt"),
+            json!({"plaintext": "AA=="}),
+        ),
+        (
+            "PATCH",
+            format!("{name}?updateMask=state"),
+            json!({"state": "ENABLED"}),
+        ),
+        (
+            "PATCH",
+            format!("{name}?updateMask=state"),
+            json!({"state": "DISABLED"}),
+        ),
+        ("POST", format!("{name}:destroy"), json!({})),
+        ("POST", format!("{name}:restore"), json!({})),
+    ];
+    for (method, path, body) in attempts {
+        let answer = call(&daemon, method, &path, body);
+        assert_eq!(status(answer), "FAILED_PRECONDITION", "{method} {path}");
+    }
+    assert_eq!(
+        ok(call(&daemon, "GET", &name, json!({})))["state"],
+        "PENDING_IMPORT"
+    );
+}
+
 #[test]
 fn keys_are_imported_through_import_jobs_until_they_expire() {
     let daemon = Daemon::start_with_dev_clock();
     ring(&daemon);
-    let job_body = json!({"importMethod": "RSA_OAEP_3072_SHA1_AES_256", "protectionLevel": "HSM"});
-    let job = ok(call(
-        &daemon,
-        "POST",
-        &format!("{RING}/importJobs?importJobId=j"),
-        job_body,
-    ));
-    assert_eq!(job["state"], "ACTIVE");
-    let job_name = job["name"].as_str().unwrap().to_owned();
-    let pem = job["publicKey"]["pem"].as_str().expect("wrapping key");
-    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    let der = STANDARD.decode(der).unwrap();
-    let body = json!({"purpose": "ENCRYPT_DECRYPT", "importOnly": true, "destroyScheduledDuration": "86400s"});
-    let created = call(
-        &daemon,
-        "POST",
-        &format!("{RING}/cryptoKeys?cryptoKeyId=byok&skipInitialVersionCreation=true"),
-        body,
-    );
-    assert!(ok(created)["primary"].is_null());
-    let key = format!("{RING}/cryptoKeys/byok");
+    let byok = Byok::new(&daemon);
+    let (job_name, der, key) = (&byok.job, &byok.wrapping_der, &byok.key);
     let material = common::import::material();
-    let wrapped = common::import::wrap(&AlgorithmSpec::RsaAesKeyWrapSha1, &der, &material);
-    let import = |wrapped: &[u8]| {
-        let body = json!({"algorithm": "GOOGLE_SYMMETRIC_ENCRYPTION", "importJob": job_name, "rsaAesWrappedKey": b64(wrapped)});
-        call(
-            &daemon,
-            "POST",
-            &format!("{key}/cryptoKeyVersions:import"),
-            body,
-        )
-    };
+    let wrapped = common::import::wrap(&AlgorithmSpec::RsaAesKeyWrapSha1, der, &material);
+    let import = |wrapped: &[u8]| byok.import(&daemon, wrapped);
     let version = ok(import(&wrapped));
     assert_eq!(version["state"], "ENABLED");
-    assert_eq!(version["importJob"], job_name);
+    assert_eq!(version["importJob"], *job_name);
     assert!(version["importTime"].is_string());
     let sealed = ok(call(
         &daemon,
@@ -261,7 +348,7 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
     // A second version from the same job; garbage becomes an IMPORT_FAILED version.
     let again = common::import::wrap(
         &AlgorithmSpec::RsaAesKeyWrapSha1,
-        &der,
+        der,
         &common::import::material(),
     );
     assert_eq!(
@@ -291,7 +378,7 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
     );
     // Three days on, the job is EXPIRED and imports are refused.
     daemon.advance_clock(3 * 86_400 + 1);
-    let shown = ok(call(&daemon, "GET", &job_name, json!({})));
+    let shown = ok(call(&daemon, "GET", job_name, json!({})));
     assert_eq!(shown["state"], "EXPIRED");
     assert_eq!(status(import(&wrapped)), "FAILED_PRECONDITION");
     let jobs = ok(call(
@@ -300,7 +387,7 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
         &format!("{RING}/importJobs"),
         json!({}),
     ));
-    assert_eq!(jobs["importJobs"][0]["name"], job_name);
+    assert_eq!(jobs["importJobs"][0]["name"], *job_name);
     // The imported material outlives the job.
     decrypts();
 }

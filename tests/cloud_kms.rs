@@ -213,3 +213,47 @@ fn keys_are_shared_between_the_two_apis() {
         assert!(metadata.description.expect("description").contains(&key));
     });
 }
+
+#[test]
+fn cloud_requests_are_audited_without_secrets() {
+    let daemon = Daemon::start();
+    let key = symmetric_key(&daemon, "audited", "k");
+    let secret = b"audited plaintext, never in the log";
+    let body = json!({"plaintext": b64(secret), "additionalAuthenticatedData": b64(b"aad-secret")});
+    ok(daemon.cloud("POST", &format!("/v1/{key}:encrypt"), &body.to_string()));
+    error(
+        daemon.cloud_as(Some("wrong"), "GET", &format!("/v1/{key}"), ""),
+        401,
+        "UNAUTHENTICATED",
+    );
+    let lines = daemon.audit_lines();
+    let encrypt = lines
+        .iter()
+        .find(|l| l.contains("google.cloud.kms.v1.KeyManagementService.Encrypt"))
+        .expect("an Encrypt record");
+    let record: Value = serde_json::from_str(encrypt).expect("JSON record");
+    let text = record.to_string();
+    assert!(text.contains(common::DEV_PRINCIPAL), "{text}");
+    assert!(
+        text.contains(&format!(
+            "arn:aws:kms:{}:{}:key/",
+            common::REGION,
+            common::ACCOUNT
+        )),
+        "{text}"
+    );
+    assert!(text.contains(&format!("/v1/{key}:encrypt")), "{text}");
+    let all = lines.join("\n");
+    assert!(!all.contains(&b64(secret)), "plaintext in the audit log");
+    assert!(
+        !all.contains(&b64(b"aad-secret")),
+        "additional data in the audit log"
+    );
+    let refused = lines
+        .iter()
+        .find(|l| l.contains("GetCryptoKey") && l.contains("UNAUTHENTICATED"));
+    assert!(
+        refused.is_some(),
+        "the unauthenticated request has its record"
+    );
+}

@@ -255,3 +255,36 @@ fn new_versions_and_the_primary_version() {
     );
     assert_eq!(answer.0, 404, "{}", answer.1);
 }
+
+#[test]
+fn rotation_schedules_make_new_primary_versions() {
+    let daemon = Daemon::start_with_dev_clock();
+    let keys = Keys::in_new_ring(&daemon);
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let soon = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let body = json!({"purpose": "ENCRYPT_DECRYPT", "rotationPeriod": "864000s", "nextRotationTime": soon});
+    let created = ok(keys.call("POST", &format!("{RING}/cryptoKeys?cryptoKeyId=rot"), body));
+    assert_eq!(created["rotationPeriod"], "864000s");
+    assert!(created["nextRotationTime"].is_string(), "{created}");
+    let key = format!("{RING}/cryptoKeys/rot");
+    daemon.advance_clock(2 * 3600);
+    let rotated = ok(keys.call("GET", &key, json!({})));
+    assert_eq!(
+        rotated["primary"]["name"],
+        format!("{key}/cryptoKeyVersions/2")
+    );
+    // Turned off through updateMask: no schedule any more.
+    let path = format!("{key}?updateMask=rotationPeriod,nextRotationTime");
+    let off = ok(keys.call("PATCH", &path, json!({})));
+    assert!(off["rotationPeriod"].is_null(), "{off}");
+    let hours =
+        json!({"purpose": "ENCRYPT_DECRYPT", "rotationPeriod": "3600s", "nextRotationTime": soon});
+    let refused = keys.call(
+        "POST",
+        &format!("{RING}/cryptoKeys?cryptoKeyId=rot2"),
+        hours,
+    );
+    assert_eq!(refused.0, 400, "{}", refused.1);
+}

@@ -181,6 +181,23 @@ impl Daemon {
         self.dir.path().join("audit")
     }
 
+    /// Every line of the audit log so far, oldest file first.
+    pub fn audit_lines(&self) -> Vec<String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.audit_dir())
+            .expect("audit dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        files.sort();
+        let text: Vec<String> = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).expect("audit file"))
+            .collect();
+        text.iter()
+            .flat_map(|t| t.lines())
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Starts the daemon again after `kill`.
     pub fn start_again(&mut self) {
         let (child, endpoint, cloud_endpoint) = spawn(self.dir.path(), &self.env);

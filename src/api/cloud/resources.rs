@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::error::CloudError;
 use super::wire::{self, enum_name, object, parse, ALGORITHM, PROTECTION_LEVEL, PURPOSE};
 use super::{Reply, Request};
-use crate::kms::cloud::{rules, CryptoKeyView, KeyRing, NewCryptoKey, VersionView};
+use crate::kms::cloud::{rules, CryptoKeyPatch, CryptoKeyView, KeyRing, NewCryptoKey, VersionView};
 use crate::kms::{Caller, Kms};
 
 /// Largest page a list answers.
@@ -286,9 +286,12 @@ pub(super) async fn update_crypto_key(
             "crypto_key.name does not match the path.",
         ));
     }
-    let labels = body.labels.unwrap_or_default();
+    let patch = CryptoKeyPatch {
+        rotation: rotation(&body)?,
+        labels: body.labels.unwrap_or_default(),
+    };
     let view = kms
-        .patch_crypto_key(request.caller, request.name, &mask, labels)
+        .patch_crypto_key(request.caller, request.name, &mask, patch)
         .await?;
     Ok(Reply::for_key(
         kms,

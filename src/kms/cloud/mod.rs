@@ -22,7 +22,7 @@ pub use algorithms::Algorithm;
 pub use asym::{ToSign, Used};
 pub use crypto::{Decrypted as CloudDecrypted, Encrypted as CloudEncrypted};
 pub use import_jobs::{CloudImportJob, VersionImport};
-pub use resources::{NewCryptoKey, View as CryptoKeyView};
+pub use resources::{CryptoKeyPatch, NewCryptoKey, View as CryptoKeyView};
 pub use versions::VersionView;
 
 use super::model::Key;

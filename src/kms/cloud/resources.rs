@@ -11,8 +11,17 @@ use super::{
 use crate::kms::model::{Key, Origin, Rotation};
 use crate::kms::{Caller, ErrorKind, Kms, KmsError, Millis, NewKey};
 
+/// What UpdateCryptoKey may change.
+#[derive(Debug, Clone, Default)]
+pub struct CryptoKeyPatch {
+    /// The new labels.
+    pub labels: BTreeMap<String, String>,
+    /// rotationPeriod and nextRotationTime in milliseconds; `None` turns rotation off.
+    pub rotation: Option<(i64, Millis)>,
+}
+
 /// What CreateCryptoKey asks for, checked against the wire constraints.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewCryptoKey {
     /// The purpose.
     pub purpose: String,
@@ -268,19 +277,28 @@ impl Kms {
         Ok(views)
     }
 
-    /// UpdateCryptoKey: the fields of `mask` from `labels` (the only mutable field served).
+    /// UpdateCryptoKey: the fields of `mask` (labels, the rotation schedule) from `patch`.
     pub async fn patch_crypto_key(
         &self,
         caller: &Caller,
         name: &str,
         mask: &[String],
-        labels: BTreeMap<String, String>,
+        patch: CryptoKeyPatch,
     ) -> Result<View, KmsError> {
         let current = self.get_crypto_key(caller, name)?;
-        if let Some(field) = mask.iter().find(|f| f.as_str() != "labels") {
-            return Err(invalid(format!(
-                "updateMask field {field} cannot be updated here; only labels."
-            )));
+        let (mut labels, mut rotation) = (false, false);
+        for field in mask {
+            match field.as_str() {
+                "labels" => labels = true,
+                "rotationPeriod" | "rotation_period" | "nextRotationTime" | "next_rotation_time" => {
+                    rotation = true
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "updateMask field {other} cannot be updated; labels, rotationPeriod and nextRotationTime can."
+                    )))
+                }
+            }
         }
         if current
             .crypto
@@ -288,14 +306,33 @@ impl Kms {
             .ends_with(&format!("/keyRings/{AWS_RING}"))
         {
             return Err(precondition(
-                "Keys of the aws key ring have no labels; tag them through the AWS KMS API.",
+                "Keys of the aws key ring are changed through the AWS KMS API.",
             ));
         }
-        let mut crypto = current.crypto;
-        if !mask.is_empty() {
-            crypto.labels = labels;
+        if rotation {
+            let checked = match patch.rotation {
+                Some(schedule) => {
+                    let new = NewCryptoKey {
+                        purpose: current.crypto.purpose.clone(),
+                        import_only: current.crypto.import_only,
+                        rotation: Some(schedule),
+                        ..NewCryptoKey::default()
+                    };
+                    checked_rotation(&new)?.unwrap_or_default()
+                }
+                None => Rotation::default(),
+            };
+            let _writing = self.writes.lock().await;
+            let key = self.key(current.key.id).ok_or_else(|| not_found(name))?;
+            let mut next = Key::clone(&key);
+            next.rotation = checked;
+            self.save(next).await?;
         }
-        self.save_crypto_key(crypto).await?;
+        if labels {
+            let mut crypto = current.crypto;
+            crypto.labels = patch.labels;
+            self.save_crypto_key(crypto).await?;
+        }
         self.get_crypto_key(caller, name)
     }
 
