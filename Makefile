@@ -4,8 +4,11 @@ SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export SOFTHSM2_CONF := $(CURDIR)/var/softhsm2.conf
 CARGO ?= cargo
+PYTHON ?= python3
+CLOUD_VENV := var/cloud-venv
+CLOUD_REQUIREMENTS := tests/cloud_client/requirements.txt
 
-.PHONY: run test deps token build bench lint
+.PHONY: run test deps token build bench lint cloud-venv
 
 deps:
 	@command -v softhsm2-util >/dev/null && [ -e /usr/lib/softhsm/libsofthsm2.so ] || { \
@@ -13,6 +16,22 @@ deps:
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2 < /dev/null; }
 	@command -v $(CARGO) >/dev/null || { echo "cargo (Rust) is required: see README.md"; exit 1; }
+
+# The google-cloud-kms Python client that tests/cloud_client.rs drives, in a project-local
+# virtualenv; made again when the requirements differ from the ones it was made with, or when
+# its packages no longer import.
+cloud-venv:
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || { \
+	  echo "installing python3-venv and python3-pip"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3 python3-venv python3-pip < /dev/null; }
+	@cmp -s $(CLOUD_REQUIREMENTS) $(CLOUD_VENV)/requirements.txt && \
+	  $(CLOUD_VENV)/bin/python -c 'import google.cloud.kms_v1, cryptography' 2>/dev/null || { \
+	  echo "making $(CLOUD_VENV) from $(CLOUD_REQUIREMENTS)"; \
+	  rm -rf $(CLOUD_VENV) && \
+	  $(PYTHON) -m venv $(CLOUD_VENV) && \
+	  $(CLOUD_VENV)/bin/pip install -q --disable-pip-version-check -r $(CLOUD_REQUIREMENTS) && \
+	  cp $(CLOUD_REQUIREMENTS) $(CLOUD_VENV)/requirements.txt; }
 
 token: deps
 	@softhsm/dev-token.sh
@@ -26,7 +45,7 @@ run: token build
 
 # The suite drives the development clock, so it builds with the dev-clock feature; release
 # builds (make build, make run) never have it.
-test: deps lint
+test: deps lint cloud-venv
 	$(CARGO) test --locked --features dev-clock --lib --tests -- --test-threads=2
 
 bench: deps
