@@ -2,6 +2,7 @@
 //! implementation: ECDSA and RSA signatures verified with RustCrypto, RSA-OAEP ciphertexts
 //! made here and decrypted by the daemon, MACs verified and tampered with; keys imported with the
 //! documented RSA-OAEP + AES-KWP wrapping; an import job expiring with the injected clock.
+//! One test opens the token in this process (one PKCS#11 module per process).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
@@ -10,6 +11,7 @@ use aws_sdk_kms::types::AlgorithmSpec;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use common::Daemon;
+use cryptoki::object::{Attribute, ObjectClass};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use rsa::pkcs8::DecodePublicKey;
 use serde_json::{json, Value};
@@ -376,8 +378,16 @@ fn keys_are_imported_through_import_jobs_until_they_expire() {
         "FAILED_PRECONDITION",
         "importOnly keys generate nothing"
     );
-    // Three days on, the job is EXPIRED and imports are refused.
+    // Three days on, the job is EXPIRED, its wrapping key is gone from the token, and
+    // imports are refused.
+    let (_ctx, session) = common::open_token(&daemon);
+    let private_keys = || {
+        let template = [Attribute::Class(ObjectClass::PRIVATE_KEY)];
+        session.find_objects(&template).expect("find").len()
+    };
+    let before = private_keys();
     daemon.advance_clock(3 * 86_400 + 1);
+    assert_eq!(private_keys(), before - 1, "the wrapping key is destroyed");
     let shown = ok(call(&daemon, "GET", job_name, json!({})));
     assert_eq!(shown["state"], "EXPIRED");
     assert_eq!(status(import(&wrapped)), "FAILED_PRECONDITION");
