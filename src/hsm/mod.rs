@@ -10,6 +10,7 @@ mod health;
 mod import;
 mod import_asym;
 mod oaep;
+mod recovery;
 mod rsa_crypt;
 mod self_test;
 mod spki;
@@ -113,6 +114,8 @@ struct Inner {
     mechanisms: asym::Mechanisms,
     /// Latency of each token operation (session wait excluded), for the metrics.
     call_seconds: Latencies<metrics::Function>,
+    /// Whether the token answers, and the state of its recovery after a loss.
+    availability: recovery::Availability,
 }
 
 impl Hsm {
@@ -151,6 +154,9 @@ impl Hsm {
             public: RwLock::new(HashMap::new()),
             mechanisms: asym::Mechanisms::default(),
             call_seconds: metrics::latencies(),
+            availability: recovery::Availability::new(Duration::from_millis(
+                settings.recovery_interval_ms,
+            )),
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
@@ -329,6 +335,7 @@ impl Hsm {
         F: Fn(&Inner, &Session) -> Result<R, HsmError> + Send + 'static,
     {
         let function = health::operation_name::<F>();
+        self.refuse_while_down()?;
         let permit = self.acquire().await?;
         let inner = self.inner.clone();
         let started = Instant::now();
@@ -343,6 +350,9 @@ impl Hsm {
             .call_seconds
             .get_or_create_owned(&metrics::Function { function });
         metrics::observe(&histogram, started.elapsed());
+        if matches!(&result, Err(e) if e.fault == Fault::TokenUnavailable) {
+            self.recover();
+        }
         result
     }
 }
@@ -377,13 +387,37 @@ impl Inner {
         self.run_with(Retry::Again, op)
     }
 
-    /// Runs `op` on a checked-out session, recovering from a lost session and a lost login
-    /// (a closed session can be followed by a logged-out token, hence two rounds), and
-    /// running `op` again after each unless `retry` says never.
+    /// Runs `op` unless the token is down, and marks it down when `op` still finds it gone
+    /// after the recovery `run_recovering` tries.
     fn run_with<R>(
         &self,
         retry: Retry,
         op: &dyn Fn(&Inner, &Session) -> Result<R, HsmError>,
+    ) -> Result<R, HsmError> {
+        if self.availability.is_down() {
+            return Err(recovery::token_down());
+        }
+        let generation = self.availability.generation();
+        let result = self.run_recovering(retry, op, generation);
+        if let Err(e) = &result {
+            if e.fault == Fault::TokenUnavailable {
+                self.token_lost(e);
+            }
+        }
+        result
+    }
+
+    /// Runs `op` on a checked-out session, recovering from a lost session, a lost login and
+    /// a token that reports itself gone (a new login and session: a token that was pulled
+    /// and put back, or reset, has forgotten both), and running `op` again after each
+    /// unless `retry` says never. A closed session can be followed by a logged-out token,
+    /// hence two rounds. The session goes back to the pool only if it may serve again and
+    /// no loss of the token happened since `generation`.
+    fn run_recovering<R>(
+        &self,
+        retry: Retry,
+        op: &dyn Fn(&Inner, &Session) -> Result<R, HsmError>,
+        generation: u64,
     ) -> Result<R, HsmError> {
         let mut session = self.checkout()?;
         let mut result = op(self, &session);
@@ -398,6 +432,11 @@ impl Inner {
                     tracing::warn!(error = %e, "token login lost; logging in again");
                     self.log_in_again()?;
                 }
+                Fault::TokenUnavailable => {
+                    tracing::warn!(error = %e, "the token reports it is gone; logging in again");
+                    self.log_in_again()?;
+                    session = self.ctx.open_rw_session(self.slot)?;
+                }
                 _ => break,
             }
             if retry == Retry::Never {
@@ -407,9 +446,15 @@ impl Inner {
         }
         // A session that saw an unexplained failure may hold a half-finished operation:
         // dropping it closes it.
-        match &result {
-            Err(e) if !e.fault.session_reusable() => {}
-            _ => lock(&self.idle).push(session),
+        let reusable = match &result {
+            Err(e) => e.fault.session_reusable(),
+            Ok(_) => true,
+        };
+        if reusable {
+            let mut idle = lock(&self.idle);
+            if generation == self.availability.generation() {
+                idle.push(session);
+            }
         }
         result
     }

@@ -134,7 +134,11 @@ impl Kms {
     }
 
     /// Makes the token object(s) of `key`'s first material.
-    pub(super) async fn generate_material(&self, key: &Key, id: Uuid) -> Result<(), crate::hsm::HsmError> {
+    pub(super) async fn generate_material(
+        &self,
+        key: &Key,
+        id: Uuid,
+    ) -> Result<(), crate::hsm::HsmError> {
         let owner = key.id.to_string();
         match asym::material(key.spec) {
             asym::Material::Aes => self.hsm.generate_key(id, owner).await,

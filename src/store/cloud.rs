@@ -35,8 +35,8 @@ impl Store {
 
     /// Records (or rewrites) a crypto key's Cloud KMS attributes.
     pub fn save_crypto_key(&self, key: &CryptoKey) -> Result<(), StoreError> {
-        let labels = serde_json::to_string(&key.labels)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let labels =
+            serde_json::to_string(&key.labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         self.conn().execute(
             "INSERT INTO crypto_keys (name, key_ring, key_id, purpose, algorithm,
                                       destroy_scheduled_ms, import_only, labels)
@@ -75,10 +75,9 @@ impl Store {
             ))
         })?;
         rows.map(|row| {
-            let ((name, ring), key_id, (purpose, algorithm), (destroy, import_only), labels) =
-                row?;
-            let labels: BTreeMap<String, String> = serde_json::from_str(&labels)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let ((name, ring), key_id, (purpose, algorithm), (destroy, import_only), labels) = row?;
+            let labels: BTreeMap<String, String> =
+                serde_json::from_str(&labels).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Ok(CryptoKey {
                 name,
                 ring,

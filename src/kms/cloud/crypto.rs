@@ -61,9 +61,8 @@ impl Kms {
                 let parsed = Name::parse(name).ok_or_else(|| invalid("Invalid resource name."))?;
                 let (key, crypto) = self.crypto_key(&parsed)?;
                 let primary = key.current_material.and_then(|m| key.material(m)).cloned();
-                let primary = primary.ok_or_else(|| {
-                    precondition(format!("{name} has no primary version."))
-                })?;
+                let primary = primary
+                    .ok_or_else(|| precondition(format!("{name} has no primary version.")))?;
                 (key, crypto, primary)
             }
         };
@@ -73,9 +72,7 @@ impl Kms {
         let version = self.usable(&key, &crypto.name, &material)?;
         let context = context_of(additional);
         let symmetric = (&context, EncryptionAlgorithm::SymmetricDefault);
-        let ciphertext = self
-            .seal(&key, material.id, symmetric, plaintext)
-            .await?;
+        let ciphertext = self.seal(&key, material.id, symmetric, plaintext).await?;
         Ok(Encrypted {
             version,
             ciphertext,
@@ -157,7 +154,9 @@ impl Kms {
 }
 
 fn wrong_purpose(name: &str, purpose: &str) -> KmsError {
-    invalid(format!("{name} has purpose {purpose}, which does not allow this operation."))
+    invalid(format!(
+        "{name} has purpose {purpose}, which does not allow this operation."
+    ))
 }
 
 fn bad_ciphertext() -> KmsError {

@@ -86,18 +86,21 @@ impl Name {
     /// Parses `projects/P/locations/L[/keyRings/R[/cryptoKeys/K[/cryptoKeyVersions/N]]]`.
     pub fn parse(text: &str) -> Option<Name> {
         let parts: Vec<&str> = text.split('/').collect();
-        let (fixed, ids) = ([
-            "projects",
-            "",
-            "locations",
-            "",
-            "keyRings",
-            "",
-            "cryptoKeys",
-            "",
-            "cryptoKeyVersions",
-        ], &parts);
-        if parts.len() < 4 || parts.len() % 2 != 0 || parts.len() > 10 {
+        let (fixed, ids) = (
+            [
+                "projects",
+                "",
+                "locations",
+                "",
+                "keyRings",
+                "",
+                "cryptoKeys",
+                "",
+                "cryptoKeyVersions",
+            ],
+            &parts,
+        );
+        if parts.len() < 4 || !parts.len().is_multiple_of(2) || parts.len() > 10 {
             return None;
         }
         for (i, part) in ids.iter().enumerate() {
@@ -123,12 +126,20 @@ impl Name {
 
     /// The key ring's full name.
     pub fn ring_name(&self) -> Option<String> {
-        Some(format!("{}/keyRings/{}", self.location, self.ring.as_ref()?))
+        Some(format!(
+            "{}/keyRings/{}",
+            self.location,
+            self.ring.as_ref()?
+        ))
     }
 
     /// The crypto key's full name.
     pub fn key_name(&self) -> Option<String> {
-        Some(format!("{}/cryptoKeys/{}", self.ring_name()?, self.key.as_ref()?))
+        Some(format!(
+            "{}/cryptoKeys/{}",
+            self.ring_name()?,
+            self.key.as_ref()?
+        ))
     }
 }
 
@@ -181,11 +192,15 @@ impl Kms {
     /// The key a crypto key name means, with its Cloud KMS attributes: a key of the `aws`
     /// ring is any key by id, with attributes derived from its spec.
     fn crypto_key(&self, name: &Name) -> Result<(Arc<Key>, CryptoKey), KmsError> {
-        let full = name.key_name().ok_or_else(|| invalid("Not a crypto key name."))?;
+        let full = name
+            .key_name()
+            .ok_or_else(|| invalid("Not a crypto key name."))?;
         let aws_ring = self.aws_ring(&name.location);
         if name.ring_name().as_deref() == Some(aws_ring.as_str()) {
             let id = name.key.as_deref().and_then(|k| Uuid::parse_str(k).ok());
-            let key = id.and_then(|id| self.key(id)).ok_or_else(|| not_found(&full))?;
+            let key = id
+                .and_then(|id| self.key(id))
+                .ok_or_else(|| not_found(&full))?;
             if let Some(cloud) = self.cloud_index().by_key.get(&key.id) {
                 // Made through this API: it lives under its own name only.
                 let _ = cloud;

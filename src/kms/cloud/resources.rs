@@ -47,7 +47,10 @@ pub(super) fn admitted(caller: &Caller) -> Result<(), KmsError> {
         true => Ok(()),
         false => Err(KmsError::new(
             ErrorKind::AccessDenied,
-            format!("Permission denied for {} on this resource.", caller.principal),
+            format!(
+                "Permission denied for {} on this resource.",
+                caller.principal
+            ),
         )),
     }
 }
@@ -172,20 +175,19 @@ impl Kms {
                 format!("CryptoKey {name} already exists."),
             ));
         }
-        let origin = match (new.import_only, new.skip_initial_version) {
-            (true, true) => Origin::External,
-            (false, false) => Origin::AwsKms,
-            (true, false) => {
-                return Err(invalid(
+        let origin =
+            match (new.import_only, new.skip_initial_version) {
+                (true, true) => Origin::External,
+                (false, false) => Origin::AwsKms,
+                (true, false) => return Err(invalid(
                     "importOnly keys need skipInitialVersionCreation: their versions are imported.",
-                ))
-            }
-            (false, true) => {
-                return Err(invalid(
-                    "skipInitialVersionCreation is served for importOnly keys only.",
-                ))
-            }
-        };
+                )),
+                (false, true) => {
+                    return Err(invalid(
+                        "skipInitialVersionCreation is served for importOnly keys only.",
+                    ))
+                }
+            };
         let key = self
             .create_key(NewKey {
                 description: format!("Cloud KMS {name}"),
@@ -242,7 +244,10 @@ impl Kms {
         let names: Vec<String> = match ring.name.ends_with(&format!("/keyRings/{AWS_RING}")) {
             true => {
                 let index = self.cloud_index();
-                let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let keys = self
+                    .keys
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let mut names: Vec<String> = keys
                     .keys()
                     .filter(|id| !index.by_key.contains_key(id))
@@ -258,7 +263,10 @@ impl Kms {
             }
         };
         let mut views = Vec::new();
-        for name in names.iter().filter(|n| after.is_none_or(|a| n.as_str() > a)) {
+        for name in names
+            .iter()
+            .filter(|n| after.is_none_or(|a| n.as_str() > a))
+        {
             let parsed = parsed(name)?;
             if let Ok((key, crypto)) = self.crypto_key(&parsed) {
                 views.push(view(key, crypto));
@@ -281,8 +289,14 @@ impl Kms {
                 "updateMask field {field} cannot be updated here; only labels."
             )));
         }
-        if current.crypto.ring.ends_with(&format!("/keyRings/{AWS_RING}")) {
-            return Err(precondition("Keys of the aws key ring have no labels; tag them through the AWS KMS API."));
+        if current
+            .crypto
+            .ring
+            .ends_with(&format!("/keyRings/{AWS_RING}"))
+        {
+            return Err(precondition(
+                "Keys of the aws key ring have no labels; tag them through the AWS KMS API.",
+            ));
         }
         let mut crypto = current.crypto;
         if !mask.is_empty() {
@@ -341,8 +355,11 @@ fn checked_algorithm(new: &NewCryptoKey) -> Result<Algorithm, KmsError> {
         }
     }
     let algorithm = match &new.algorithm {
-        Some(name) => algorithms::by_name(name)
-            .ok_or_else(|| invalid(format!("versionTemplate.algorithm {name} is not supported.")))?,
+        Some(name) => algorithms::by_name(name).ok_or_else(|| {
+            invalid(format!(
+                "versionTemplate.algorithm {name} is not supported."
+            ))
+        })?,
         None => algorithms::default_for(&new.purpose).ok_or_else(|| {
             invalid(format!(
                 "versionTemplate.algorithm is required for purpose {}.",

@@ -29,10 +29,7 @@ pub struct VersionView {
 
 impl Kms {
     /// The key, crypto key and material a version name means.
-    pub(super) fn version(
-        &self,
-        name: &str,
-    ) -> Result<(Arc<Key>, CryptoKey, Material), KmsError> {
+    pub(super) fn version(&self, name: &str) -> Result<(Arc<Key>, CryptoKey, Material), KmsError> {
         let parsed = Name::parse(name).filter(|n| n.version.is_some());
         let parsed = parsed.ok_or_else(|| invalid(format!("Invalid version name: {name}.")))?;
         let (key, crypto) = self.crypto_key(&parsed)?;
@@ -129,12 +126,20 @@ impl Kms {
     }
 
     /// DestroyCryptoKeyVersion: DESTROY_SCHEDULED until the key's destroy duration passes.
-    pub async fn destroy_version(&self, caller: &Caller, name: &str) -> Result<VersionView, KmsError> {
+    pub async fn destroy_version(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<VersionView, KmsError> {
         self.change_version(caller, name, VersionOp::Destroy).await
     }
 
     /// RestoreCryptoKeyVersion: back to DISABLED, its destruction cancelled.
-    pub async fn restore_version(&self, caller: &Caller, name: &str) -> Result<VersionView, KmsError> {
+    pub async fn restore_version(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<VersionView, KmsError> {
         self.change_version(caller, name, VersionOp::Restore).await
     }
 
@@ -162,7 +167,10 @@ impl Kms {
             .await?;
         self.set_destroy_index(material.id, destroy_at);
         let saved = self.save(with_state(&key, material.id, to)).await?;
-        let material = saved.material(material.id).cloned().ok_or_else(|| not_found(name))?;
+        let material = saved
+            .material(material.id)
+            .cloned()
+            .ok_or_else(|| not_found(name))?;
         tracing::info!(key_id = %key.id, material_id = %material.id, state = rules::state_name(to), "crypto key version changed");
         Ok(self.version_view(&saved, &crypto, &material))
     }
@@ -195,8 +203,13 @@ impl Kms {
     async fn destroy_scheduled(&self, material_id: Uuid) -> Result<(), KmsError> {
         let _writing = self.writes.lock().await;
         let key = {
-            let keys = self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            keys.values().find(|k| k.material(material_id).is_some()).cloned()
+            let keys = self
+                .keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            keys.values()
+                .find(|k| k.material(material_id).is_some())
+                .cloned()
         };
         let Some(key) = key else {
             self.set_destroy_index(material_id, None);
@@ -240,7 +253,9 @@ pub(super) fn refused(name: &str, op: VersionOp, state: MaterialState) -> KmsErr
         VersionOp::Use | VersionOp::PublicKey => {
             format!("{name} is not enabled, current state is: {state}.")
         }
-        VersionOp::Restore => format!("{name} is not scheduled for destruction, current state is: {state}."),
+        VersionOp::Restore => {
+            format!("{name} is not scheduled for destruction, current state is: {state}.")
+        }
         _ => format!("{name} cannot be changed in state {state}."),
     };
     precondition(message)
