@@ -1,8 +1,10 @@
-//! The token goes away under load and comes back. The daemon runs on a PKCS#11 shim built
-//! here (tests/fixtures/pkcs11-fault-shim) in front of SoftHSM2: while its control file
-//! exists the token answers CKR_TOKEN_NOT_PRESENT and CKR_DEVICE_REMOVED, and the first
-//! call to see that closes every real session, as a removal does. Key operations must fail
-//! fast with a retryable error, readiness must drop, and service must resume by itself.
+//! The token goes away under load and comes back, or is reset under load. The daemon runs
+//! on a PKCS#11 shim built here (tests/fixtures/pkcs11-fault-shim) in front of SoftHSM2:
+//! while its control file exists the token answers CKR_TOKEN_NOT_PRESENT and
+//! CKR_DEVICE_REMOVED, and the first call to see the file closes every real session, as a
+//! removal or a reset does. While it is gone, key operations must fail fast with a
+//! retryable error and readiness must drop, and service must resume by itself; a reset must
+//! not reach clients at all.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail loudly
 
 mod common;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::Client;
 use common::{
     decrypt, encrypt, error_code, error_message, get, new_key, sample, try_decrypt, try_encrypt,
@@ -45,6 +48,27 @@ fn build_shim(dir: &Path) -> PathBuf {
         .expect("cc (install a C compiler: build-essential)");
     assert!(status.success(), "cannot build the PKCS#11 shim");
     library
+}
+
+/// A daemon on the shim, with the settings overrides `env`; the shim's directory and the
+/// path of its control file.
+fn start_on_shim(env: &[(&str, &str)]) -> (Daemon, tempfile::TempDir, PathBuf) {
+    let shim_dir = tempfile::tempdir().expect("tempdir");
+    let shim = build_shim(shim_dir.path());
+    let control = shim_dir.path().join("control");
+    let mut all = vec![
+        ("HSMKMS__HSM__MODULE", shim.to_str().unwrap()),
+        ("PKCS11_FAULT_SHIM_CONTROL", control.to_str().unwrap()),
+    ];
+    all.extend_from_slice(env);
+    (Daemon::start_with_env(&all), shim_dir, control)
+}
+
+/// Puts `content` at `control` in one step (the shim reads a half-written file as gone).
+fn set_control(control: &Path, content: &str) {
+    let staged = control.with_extension("staged");
+    std::fs::write(&staged, content).expect("write control file");
+    std::fs::rename(&staged, control).expect("rename control file");
 }
 
 /// Waits until `check` holds, polling, for at most `BOUND`.
@@ -116,6 +140,75 @@ async fn load(client: Client, key: String, tally: Arc<Mutex<Tally>>, stop: Arc<A
     }
 }
 
+/// Callers that Encrypt and Decrypt until stopped: four on the fixture's two sessions, so
+/// some always wait for one.
+struct Load {
+    tally: Arc<Mutex<Tally>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(daemon: &Daemon, key: &str) -> Load {
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..4)
+            .map(|_| {
+                let (client, key) = (daemon.client(), key.to_owned());
+                tokio::spawn(load(client, key, tally.clone(), stop.clone()))
+            })
+            .collect();
+        Load { tally, stop, tasks }
+    }
+
+    /// A check that twenty calls sent after `since` were served.
+    fn served_since(&self, since: Instant) -> impl FnMut() -> std::future::Ready<bool> {
+        let tally = self.tally.clone();
+        move || {
+            let served = tally
+                .lock()
+                .unwrap()
+                .ok
+                .iter()
+                .filter(|t| **t > since)
+                .count();
+            std::future::ready(served >= 20)
+        }
+    }
+
+    /// Stops the callers; what they saw.
+    async fn stop(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("load task");
+        }
+        std::mem::take(&mut *self.tally.lock().unwrap())
+    }
+}
+
+/// A new key and five ciphertexts made under it, with their plaintexts' numbers.
+async fn key_and_ciphertexts(client: &Client) -> (String, Vec<(usize, Blob)>) {
+    let key = new_key(client).await;
+    let mut made = Vec::new();
+    for i in 0..5 {
+        made.push((i, encrypt(client, &key, format!("before {i}")).await));
+    }
+    (key, made)
+}
+
+/// Checkpoint records in the daemon's audit files.
+fn checkpoints(daemon: &Daemon) -> usize {
+    let mut count = 0;
+    for file in std::fs::read_dir(daemon.audit_dir())
+        .expect("audit dir")
+        .flatten()
+    {
+        let text = std::fs::read_to_string(file.path()).unwrap_or_default();
+        count += text.matches(r#""type":"checkpoint""#).count();
+    }
+    count
+}
+
 /// `/readyz` on `daemon`: its status and body.
 fn readiness(daemon: &Daemon) -> (u16, String) {
     let (status, _, body) = get(api(daemon), "/readyz");
@@ -132,48 +225,17 @@ fn api(daemon: &Daemon) -> &str {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_operations_fail_fast_while_the_token_is_gone_and_resume_when_it_returns() {
-    let shim_dir = tempfile::tempdir().expect("tempdir");
-    let shim = build_shim(shim_dir.path());
-    let control = shim_dir.path().join("token-gone");
-    let daemon = Daemon::start_with_env(&[
-        ("HSMKMS__HSM__MODULE", shim.to_str().unwrap()),
-        ("PKCS11_FAULT_SHIM_CONTROL", control.to_str().unwrap()),
+    let (daemon, _shim, control) = start_on_shim(&[
         ("HSMKMS__HSM__RECOVERY_INTERVAL_MS", "50"),
         ("HSMKMS__HSM__ACQUIRE_TIMEOUT_MS", ACQUIRE_TIMEOUT_MS),
     ]);
     let client = daemon.client();
-    let key = new_key(&client).await;
-    let mut before = Vec::new();
-    for i in 0..5 {
-        before.push((i, encrypt(&client, &key, format!("before {i}")).await));
-    }
-
-    // Four callers on two sessions: some always wait for a session.
-    let tally = Arc::new(Mutex::new(Tally::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let loaders: Vec<_> = (0..4)
-        .map(|_| {
-            let (client, key) = (daemon.client(), key.clone());
-            tokio::spawn(load(client, key, tally.clone(), stop.clone()))
-        })
-        .collect();
-    let served = |since: Instant| {
-        let tally = tally.clone();
-        move || {
-            let n = tally
-                .lock()
-                .unwrap()
-                .ok
-                .iter()
-                .filter(|t| **t > since)
-                .count();
-            std::future::ready(n >= 20)
-        }
-    };
-    until("the load is served", served(Instant::now())).await;
+    let (key, before) = key_and_ciphertexts(&client).await;
+    let load = Load::start(&daemon, &key);
+    until("the load is served", load.served_since(Instant::now())).await;
 
     // The token goes away.
-    std::fs::write(&control, b"").expect("control file");
+    set_control(&control, "gone");
     let lost = Instant::now();
     until("readiness drops", || {
         std::future::ready(readiness(&daemon).0 == 503)
@@ -202,22 +264,19 @@ async fn key_operations_fail_fast_while_the_token_is_gone_and_resume_when_it_ret
     }
     let refused_while_gone = |tally: &Tally| tally.refused.iter().filter(|r| r.0 > lost).count();
     until("the load is refused", || {
-        std::future::ready(refused_while_gone(&tally.lock().unwrap()) >= 20)
+        std::future::ready(refused_while_gone(&load.tally.lock().unwrap()) >= 20)
     })
     .await;
 
     // It comes back: nothing is restarted.
     std::fs::remove_file(&control).expect("remove control file");
     let back = Instant::now();
-    until("the load is served again", served(back)).await;
+    until("the load is served again", load.served_since(back)).await;
     until("readiness returns", || {
         std::future::ready(readiness(&daemon).0 == 200)
     })
     .await;
-    stop.store(true, Ordering::Relaxed);
-    for loader in loaders {
-        loader.await.expect("load task");
-    }
+    let tally = load.stop().await;
     let m = metrics(&daemon);
     assert_eq!(sample(&m, "hsmkms_token_available"), 1.0);
     assert_eq!(sample(&m, "hsmkms_token_recoveries_total"), 1.0);
@@ -236,7 +295,6 @@ async fn key_operations_fail_fast_while_the_token_is_gone_and_resume_when_it_ret
     encrypt(&client, &key, "after").await;
 
     // Every refusal the load saw was the retryable one, and none waited for a session.
-    let tally = tally.lock().unwrap();
     assert!(
         tally.refused.iter().all(|r| r.0 > lost - FAST),
         "refusals before the token went away"
@@ -244,5 +302,46 @@ async fn key_operations_fail_fast_while_the_token_is_gone_and_resume_when_it_ret
     for (_, refused, took) in &tally.refused {
         assert_eq!(refused, &gone());
         assert!(*took < FAST, "a refused call took {took:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_reset_under_load_is_not_seen_by_clients() {
+    let (daemon, _shim, control) = start_on_shim(&[("HSMKMS__AUDIT__CHECKPOINT_SECONDS", "1")]);
+    let client = daemon.client();
+    let (key, before) = key_and_ciphertexts(&client).await;
+    let load = Load::start(&daemon, &key);
+    until("the load is served", load.served_since(Instant::now())).await;
+
+    // Every session closes and the login with them; each call that meets a closed session
+    // or the lost login gets a new one and runs again.
+    let signed = checkpoints(&daemon);
+    set_control(&control, "reset");
+    until(
+        "the load is served after the reset",
+        load.served_since(Instant::now()),
+    )
+    .await;
+    std::fs::remove_file(&control).expect("remove control file");
+    until("a checkpoint is signed after the reset", || {
+        std::future::ready(checkpoints(&daemon) > signed)
+    })
+    .await;
+    let tally = load.stop().await;
+    let refused: Vec<_> = tally.refused.iter().map(|r| &r.1).collect();
+    assert!(refused.is_empty(), "calls refused: {refused:?}");
+    let log = daemon.log();
+    assert!(log.contains("token session lost; opening another"), "{log}");
+    assert!(log.contains("token login lost; logging in again"), "{log}");
+    assert!(!log.contains("cannot write an audit checkpoint"), "{log}");
+    assert_eq!(readiness(&daemon).0, 200);
+    let m = metrics(&daemon);
+    assert_eq!(sample(&m, "hsmkms_token_available"), 1.0);
+    assert_eq!(sample(&m, "hsmkms_token_recoveries_total"), 0.0);
+    for (i, blob) in before {
+        assert_eq!(
+            decrypt(&client, blob).await,
+            format!("before {i}").as_bytes()
+        );
     }
 }

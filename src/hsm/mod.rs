@@ -571,15 +571,26 @@ impl Inner {
         })
     }
 
-    /// Calls `op` with the key's handle, looking the object up again once if the handle
-    /// went stale (the token was replaced or the object re-created).
+    /// Calls `op` with the handle of key material `id`, looking the object up again once if
+    /// the handle went stale (the token was reset or the object re-created).
     fn with_key<R>(
         &self,
         session: &Session,
         id: Uuid,
         op: impl Fn(ObjectHandle) -> Result<R, CkError>,
     ) -> Result<R, HsmError> {
-        let lookup = || self.handle(session, id, Kind::Material);
+        self.with_handle(session, id, Kind::Material, op)
+    }
+
+    /// `with_key` for an object vetted as `kind`.
+    fn with_handle<R>(
+        &self,
+        session: &Session,
+        id: Uuid,
+        kind: Kind,
+        op: impl Fn(ObjectHandle) -> Result<R, CkError>,
+    ) -> Result<R, HsmError> {
+        let lookup = || self.handle(session, id, kind);
         let forget = || {
             write(&self.handles).remove(&id);
         };
