@@ -407,9 +407,9 @@ impl Inner {
         result
     }
 
-    /// Runs `op` on a checked-out session, recovering from a lost session, a lost login and
-    /// a token that reports itself gone (a new login and session: a token that was pulled
-    /// and put back, or reset, has forgotten both), and running `op` again after each
+    /// Runs `op` on a checked-out session, recovering from a lost session, a lost login and,
+    /// once, a token that reports itself gone (a new login and session: a token that was
+    /// pulled and put back, or reset, has forgotten both), and running `op` again after each
     /// unless `retry` says never. A closed session can be followed by a logged-out token,
     /// hence two rounds. The session goes back to the pool only if it may serve again and
     /// no loss of the token happened since `generation`.
@@ -421,6 +421,7 @@ impl Inner {
     ) -> Result<R, HsmError> {
         let mut session = self.checkout()?;
         let mut result = op(self, &session);
+        let mut reconnected = false;
         for _ in 0..2 {
             let Err(e) = &result else { break };
             match e.fault {
@@ -432,7 +433,8 @@ impl Inner {
                     tracing::warn!(error = %e, "token login lost; logging in again");
                     self.log_in_again()?;
                 }
-                Fault::TokenUnavailable => {
+                Fault::TokenUnavailable if !reconnected => {
+                    reconnected = true;
                     tracing::warn!(error = %e, "the token reports it is gone; logging in again");
                     self.log_in_again()?;
                     session = self.ctx.open_rw_session(self.slot)?;
@@ -522,18 +524,29 @@ impl Inner {
         write(&self.handles).insert(id, indexed);
     }
 
-    /// The cached handle for `id`, or the one object found on the token with that CKA_ID
-    /// once it passes vetting as `kind` (then cached).
+    /// The cached handle for `id`, or else the one `find_handle` finds.
     fn handle(&self, session: &Session, id: Uuid, kind: Kind) -> Result<ObjectHandle, HsmError> {
         if let Some(indexed) = read(&self.handles).get(&id).filter(|i| i.kind == kind) {
             return Ok(indexed.handle);
         }
+        self.find_handle(session, id, kind)
+    }
+
+    /// The one object found on the token with CKA_ID `id` once it passes vetting as `kind`,
+    /// cached in place of any handle cached before.
+    fn find_handle(
+        &self,
+        session: &Session,
+        id: Uuid,
+        kind: Kind,
+    ) -> Result<ObjectHandle, HsmError> {
         if read(&self.refused).contains(&id) {
             return Err(HsmError::new(
                 Fault::KeyMissing,
                 format!("key object {id} was refused"),
             ));
         }
+        let logged_in = is_logged_in(session)?;
         let mut found = session.find_objects(&templates::by_id(id))?;
         if found.is_empty() {
             found = session.find_objects(&templates::private_by_id(id))?;
@@ -554,21 +567,9 @@ impl Inner {
                 write(&self.handles).insert(id, indexed);
                 Ok(*handle)
             }
-            [] => Err(self.why_missing(session, id)?),
+            [] => Err(why_missing(session, id, logged_in)?),
             _ => Err(duplicate_id(id)),
         }
-    }
-
-    /// A search found nothing: either the object is gone or the token logged us out, which
-    /// hides private objects (and invalidates their handles) without saying so.
-    fn why_missing(&self, session: &Session, id: Uuid) -> Result<HsmError, HsmError> {
-        let state = session.get_session_info()?.session_state();
-        Ok(match state {
-            SessionState::RwUser | SessionState::RoUser => {
-                HsmError::new(Fault::KeyMissing, format!("no key object {id}"))
-            }
-            _ => HsmError::new(Fault::LoggedOut, "the session is no longer logged in"),
-        })
     }
 
     /// Calls `op` with the handle of key material `id`, looking the object up again once if
@@ -591,10 +592,17 @@ impl Inner {
         op: impl Fn(ObjectHandle) -> Result<R, CkError>,
     ) -> Result<R, HsmError> {
         let lookup = || self.handle(session, id, kind);
-        let forget = || {
-            write(&self.handles).remove(&id);
+        // The stale handle stays cached until the search says what replaces it: forgotten
+        // first, the key would read as Unavailable to other calls meanwhile, and a search
+        // in a session that lost its login finds nothing without the object being gone.
+        let relookup = || {
+            let found = self.find_handle(session, id, kind);
+            if matches!(&found, Err(e) if e.fault == Fault::KeyMissing) {
+                write(&self.handles).remove(&id);
+            }
+            found
         };
-        retry_stale(lookup, forget, op)
+        retry_stale(lookup, relookup, op)
     }
 
     fn seal(
@@ -647,12 +655,11 @@ fn gcm_decrypt(
     Ok(Zeroizing::new(plaintext))
 }
 
-/// The object's origin if it passes vetting as `kind`; a refusal is logged.
-/// Runs `op` on the handle `lookup` finds; when the token says the handle went stale, runs
-/// `forget` (drops the cached handle) and tries once more with a fresh lookup.
+/// Runs `op` on the handle `lookup` finds; when the token says the handle went stale, tries
+/// once more on the handle `relookup` finds on the token.
 fn retry_stale<R>(
     lookup: impl Fn() -> Result<ObjectHandle, HsmError>,
-    forget: impl Fn(),
+    relookup: impl Fn() -> Result<ObjectHandle, HsmError>,
     op: impl Fn(ObjectHandle) -> Result<R, CkError>,
 ) -> Result<R, HsmError> {
     match op(lookup()?) {
@@ -662,12 +669,12 @@ fn retry_stale<R>(
             if e.fault != Fault::StaleHandle {
                 return Err(e);
             }
-            forget();
-            Ok(op(lookup()?)?)
+            Ok(op(relookup()?)?)
         }
     }
 }
 
+/// The object's origin if it passes vetting as `kind`; a refusal is logged.
 fn vetted(
     session: &Session,
     id: Uuid,
@@ -681,6 +688,25 @@ fn vetted(
             Ok(None)
         }
     }
+}
+
+/// Whether `session` is logged in now.
+fn is_logged_in(session: &Session) -> Result<bool, HsmError> {
+    let state = session.get_session_info()?.session_state();
+    Ok(matches!(state, SessionState::RwUser | SessionState::RoUser))
+}
+
+/// A search found nothing: either the object is gone or the token logged us out, which
+/// hides private objects (and invalidates their handles) without saying so. The login is
+/// the application's, not the session's, so another call may log in again during the
+/// search: the object is only missing if the session was logged in before the search
+/// (`logged_in_before`) and still is after it. (A logout and a new login both within one
+/// search still read as missing.)
+fn why_missing(session: &Session, id: Uuid, logged_in_before: bool) -> Result<HsmError, HsmError> {
+    Ok(match logged_in_before && is_logged_in(session)? {
+        true => HsmError::new(Fault::KeyMissing, format!("no key object {id}")),
+        false => HsmError::new(Fault::LoggedOut, "the session is no longer logged in"),
+    })
 }
 
 fn duplicate_id(id: Uuid) -> HsmError {
