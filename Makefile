@@ -15,6 +15,11 @@ deps:
 	  echo "installing softhsm2"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2 < /dev/null; }
+	@# tests/token_loss.rs compiles a PKCS#11 fault-injecting shim with cc.
+	@command -v cc >/dev/null || { \
+	  echo "installing a C compiler"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq build-essential < /dev/null; }
 	@command -v $(CARGO) >/dev/null || { echo "cargo (Rust) is required: see README.md"; exit 1; }
 
 # The google-cloud-kms Python client that tests/cloud_client.rs drives, in a project-local

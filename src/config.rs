@@ -336,6 +336,14 @@ pub struct HsmSettings {
     /// the last block.
     #[serde(default = "default_gcm_reservation_block")]
     pub gcm_reservation_block: u64,
+    /// While the token is gone (calls fail at once with DependencyTimeoutException), how
+    /// often it is probed to see whether it is back.
+    #[serde(default = "default_recovery_interval_ms")]
+    pub recovery_interval_ms: u64,
+}
+
+fn default_recovery_interval_ms() -> u64 {
+    1_000
 }
 
 fn default_max_waiters() -> usize {
@@ -420,6 +428,11 @@ impl Settings {
         if self.audit.checkpoint_seconds == 0 || self.audit.rotate_bytes == 0 {
             return Err(SettingsError::Rejected(
                 "audit.checkpoint_seconds and audit.rotate_bytes must be at least 1".into(),
+            ));
+        }
+        if self.hsm.recovery_interval_ms == 0 {
+            return Err(SettingsError::Rejected(
+                "hsm.recovery_interval_ms must be at least 1".into(),
             ));
         }
         if self.hsm.session_pool_size == 0 {

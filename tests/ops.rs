@@ -5,43 +5,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
-use common::{error_code, new_key, Daemon};
-
-/// `GET path` on `address` (host:port): status, content type and body.
-fn get(address: &str, path: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(address).expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    let (head, body) = response.split_once("\r\n\r\n").expect("http response");
-    let status = head[9..12].parse().expect("status");
-    let content_type = head
-        .lines()
-        .find_map(|l| {
-            l.to_lowercase()
-                .strip_prefix("content-type: ")
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    (status, content_type, body.to_owned())
-}
+use common::{error_code, get, new_key, sample, Daemon};
 
 fn api(daemon: &Daemon) -> String {
     daemon.endpoint.trim_start_matches("http://").to_owned()
-}
-
-/// The value of the sample `name` (with its labels, as printed) in `metrics`.
-fn sample(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("no sample {name} in\n{metrics}"))
-        .parse()
-        .expect("number")
 }
 
 #[tokio::test]
@@ -107,6 +74,8 @@ async fn metrics_health_and_readiness_are_served_without_authentication() {
     assert!(sample(&m, "hsmkms_audit_write_duration_seconds_count") >= 5.0);
     assert!(sample(&m, "hsmkms_audit_batch_records_sum") >= 5.0);
     assert_eq!(sample(&m, "hsmkms_audit_log_writable"), 1.0);
+    assert_eq!(sample(&m, "hsmkms_token_available"), 1.0);
+    assert_eq!(sample(&m, "hsmkms_token_recoveries_total"), 0.0);
     assert_eq!(sample(&m, r#"hsmkms_keys{state="Enabled"}"#), 1.0);
     assert!(sample(&m, "hsmkms_scheduler_runs_total") >= 1.0);
     assert!(

@@ -50,6 +50,7 @@ pub(super) struct Ops {
     pool_waiting: Gauge,
     keys: Family<StateLabel, Gauge>,
     audit_writable: Gauge,
+    token_available: Gauge,
 }
 
 impl Ops {
@@ -65,6 +66,7 @@ impl Ops {
             pool_waiting: Gauge::default(),
             keys: Family::default(),
             audit_writable: Gauge::default(),
+            token_available: Gauge::default(),
         };
         let r = &mut ops.registry;
         r.register(
@@ -113,6 +115,16 @@ impl Ops {
             "1 while audit records can be written, 0 while requests fail closed",
             ops.audit_writable.clone(),
         );
+        r.register(
+            "token_available",
+            "1 while the token answers, 0 while key operations fail at once until it returns",
+            ops.token_available.clone(),
+        );
+        r.register(
+            "token_recoveries",
+            "Times the token came back after it was found gone",
+            kms.hsm().token_recoveries(),
+        );
         r.register("keys", "Keys by key state", ops.keys.clone());
         r.register(
             "scheduler_runs",
@@ -141,6 +153,8 @@ impl Ops {
         self.pool_waiting.set(gauge(pool.waiting));
         self.audit_writable
             .set(i64::from(service.audit.is_healthy()));
+        self.token_available
+            .set(i64::from(service.kms.hsm().is_token_available()));
         self.keys.clear();
         for (state, count) in service.kms.keys_by_state() {
             self.keys.get_or_create(&StateLabel { state }).set(count);

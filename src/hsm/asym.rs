@@ -397,10 +397,11 @@ impl Inner {
         op: impl Fn(ObjectHandle) -> Result<R, CkError>,
     ) -> Result<R, HsmError> {
         let lookup = || self.public_handle(session, id);
-        let forget = || {
+        let relookup = || {
             write(&self.public).remove(&id);
+            self.public_handle(session, id)
         };
-        super::retry_stale(lookup, forget, op)
+        super::retry_stale(lookup, relookup, op)
     }
 
     /// The public half of key pair `id`, cached after the first search. A pair without it

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cryptoki::session::SessionState;
 
-use super::{lock, Fault, Hsm, HsmError};
+use super::{lock, Fault, Hsm, HsmError, Inner};
 use crate::metrics::{self, Latencies};
 
 /// The session pool at one moment.
@@ -36,25 +36,26 @@ impl Hsm {
         self.inner.call_seconds.clone()
     }
 
-    /// Whether the token is present and our login holds: C_GetTokenInfo on the slot and
-    /// C_GetSessionInfo on the login's session. Takes no pooled session, so a busy pool
-    /// does not read as a lost token.
+    /// Whether the token is present and our login holds: not while it is down, else
+    /// C_GetTokenInfo on the slot and C_GetSessionInfo on the login's session (a token found
+    /// gone is marked down). Takes no pooled session, so a busy pool does not read as a
+    /// lost token.
     pub async fn check_ready(&self) -> Result<(), HsmError> {
+        self.refuse_while_down()?;
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            inner.ctx.get_token_info(inner.slot)?;
-            let anchor = lock(&inner.anchor);
-            let state = match anchor.as_ref() {
-                Some(session) => session.get_session_info()?.session_state(),
-                None => return Err(HsmError::new(Fault::LoggedOut, "no login session")),
-            };
-            match state {
-                SessionState::RwUser | SessionState::RoUser => Ok(()),
-                _ => Err(HsmError::new(Fault::LoggedOut, "not logged in")),
+        let checked = tokio::task::spawn_blocking(move || {
+            let checked = inner.logged_in();
+            if let Err(e) = &checked {
+                if e.fault == Fault::TokenUnavailable {
+                    inner.token_lost(e);
+                }
             }
+            checked
         })
         .await
-        .map_err(|e| HsmError::new(Fault::Other, e.to_string()))?
+        .map_err(|e| HsmError::new(Fault::Other, e.to_string()))?;
+        self.recover();
+        checked
     }
 
     /// Waits up to `within` for every session to come back, then closes them all (the
@@ -62,6 +63,7 @@ impl Hsm {
     /// some call still holds a session when `within` passes, the module is left
     /// initialised: finalizing under a running call could crash the process.
     pub async fn close(&self, within: Duration) {
+        self.inner.availability.close();
         let permits = u32::try_from(self.inner.pool_size).unwrap_or(u32::MAX);
         let all = self.inner.permits.clone().acquire_many_owned(permits);
         match tokio::time::timeout(within, all).await {
@@ -84,6 +86,22 @@ impl Hsm {
             Ok(Ok(())) => tracing::info!("token sessions closed; module finalized"),
             Ok(Err(e)) => tracing::warn!(error = %e, "C_Finalize failed"),
             Err(e) => tracing::warn!(error = %e, "cannot close the token"),
+        }
+    }
+}
+
+impl Inner {
+    /// C_GetTokenInfo on the slot, and whether the login's session is still logged in.
+    fn logged_in(&self) -> Result<(), HsmError> {
+        self.ctx.get_token_info(self.slot)?;
+        let anchor = lock(&self.anchor);
+        let state = match anchor.as_ref() {
+            Some(session) => session.get_session_info()?.session_state(),
+            None => return Err(HsmError::new(Fault::LoggedOut, "no login session")),
+        };
+        match state {
+            SessionState::RwUser | SessionState::RoUser => Ok(()),
+            _ => Err(HsmError::new(Fault::LoggedOut, "not logged in")),
         }
     }
 }

@@ -10,6 +10,7 @@ mod health;
 mod import;
 mod import_asym;
 mod oaep;
+mod recovery;
 mod rsa_crypt;
 mod self_test;
 mod spki;
@@ -113,6 +114,8 @@ struct Inner {
     mechanisms: asym::Mechanisms,
     /// Latency of each token operation (session wait excluded), for the metrics.
     call_seconds: Latencies<metrics::Function>,
+    /// Whether the token answers, and the state of its recovery after a loss.
+    availability: recovery::Availability,
 }
 
 impl Hsm {
@@ -151,6 +154,9 @@ impl Hsm {
             public: RwLock::new(HashMap::new()),
             mechanisms: asym::Mechanisms::default(),
             call_seconds: metrics::latencies(),
+            availability: recovery::Availability::new(Duration::from_millis(
+                settings.recovery_interval_ms,
+            )),
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
@@ -329,6 +335,7 @@ impl Hsm {
         F: Fn(&Inner, &Session) -> Result<R, HsmError> + Send + 'static,
     {
         let function = health::operation_name::<F>();
+        self.refuse_while_down()?;
         let permit = self.acquire().await?;
         let inner = self.inner.clone();
         let started = Instant::now();
@@ -343,6 +350,9 @@ impl Hsm {
             .call_seconds
             .get_or_create_owned(&metrics::Function { function });
         metrics::observe(&histogram, started.elapsed());
+        if matches!(&result, Err(e) if e.fault == Fault::TokenUnavailable) {
+            self.recover();
+        }
         result
     }
 }
@@ -377,16 +387,41 @@ impl Inner {
         self.run_with(Retry::Again, op)
     }
 
-    /// Runs `op` on a checked-out session, recovering from a lost session and a lost login
-    /// (a closed session can be followed by a logged-out token, hence two rounds), and
-    /// running `op` again after each unless `retry` says never.
+    /// Runs `op` unless the token is down, and marks it down when `op` still finds it gone
+    /// after the recovery `run_recovering` tries.
     fn run_with<R>(
         &self,
         retry: Retry,
         op: &dyn Fn(&Inner, &Session) -> Result<R, HsmError>,
     ) -> Result<R, HsmError> {
+        if self.availability.is_down() {
+            return Err(recovery::token_down());
+        }
+        let generation = self.availability.generation();
+        let result = self.run_recovering(retry, op, generation);
+        if let Err(e) = &result {
+            if e.fault == Fault::TokenUnavailable {
+                self.token_lost(e);
+            }
+        }
+        result
+    }
+
+    /// Runs `op` on a checked-out session, recovering from a lost session, a lost login and,
+    /// once, a token that reports itself gone (a new login and session: a token that was
+    /// pulled and put back, or reset, has forgotten both), and running `op` again after each
+    /// unless `retry` says never. A closed session can be followed by a logged-out token,
+    /// hence two rounds. The session goes back to the pool only if it may serve again and
+    /// no loss of the token happened since `generation`.
+    fn run_recovering<R>(
+        &self,
+        retry: Retry,
+        op: &dyn Fn(&Inner, &Session) -> Result<R, HsmError>,
+        generation: u64,
+    ) -> Result<R, HsmError> {
         let mut session = self.checkout()?;
         let mut result = op(self, &session);
+        let mut reconnected = false;
         for _ in 0..2 {
             let Err(e) = &result else { break };
             match e.fault {
@@ -398,6 +433,12 @@ impl Inner {
                     tracing::warn!(error = %e, "token login lost; logging in again");
                     self.log_in_again()?;
                 }
+                Fault::TokenUnavailable if !reconnected => {
+                    reconnected = true;
+                    tracing::warn!(error = %e, "the token reports it is gone; logging in again");
+                    self.log_in_again()?;
+                    session = self.ctx.open_rw_session(self.slot)?;
+                }
                 _ => break,
             }
             if retry == Retry::Never {
@@ -407,9 +448,15 @@ impl Inner {
         }
         // A session that saw an unexplained failure may hold a half-finished operation:
         // dropping it closes it.
-        match &result {
-            Err(e) if !e.fault.session_reusable() => {}
-            _ => lock(&self.idle).push(session),
+        let reusable = match &result {
+            Err(e) => e.fault.session_reusable(),
+            Ok(_) => true,
+        };
+        if reusable {
+            let mut idle = lock(&self.idle);
+            if generation == self.availability.generation() {
+                idle.push(session);
+            }
         }
         result
     }
@@ -477,18 +524,29 @@ impl Inner {
         write(&self.handles).insert(id, indexed);
     }
 
-    /// The cached handle for `id`, or the one object found on the token with that CKA_ID
-    /// once it passes vetting as `kind` (then cached).
+    /// The cached handle for `id`, or else the one `find_handle` finds.
     fn handle(&self, session: &Session, id: Uuid, kind: Kind) -> Result<ObjectHandle, HsmError> {
         if let Some(indexed) = read(&self.handles).get(&id).filter(|i| i.kind == kind) {
             return Ok(indexed.handle);
         }
+        self.find_handle(session, id, kind)
+    }
+
+    /// The one object found on the token with CKA_ID `id` once it passes vetting as `kind`,
+    /// cached in place of any handle cached before.
+    fn find_handle(
+        &self,
+        session: &Session,
+        id: Uuid,
+        kind: Kind,
+    ) -> Result<ObjectHandle, HsmError> {
         if read(&self.refused).contains(&id) {
             return Err(HsmError::new(
                 Fault::KeyMissing,
                 format!("key object {id} was refused"),
             ));
         }
+        let logged_in = is_logged_in(session)?;
         let mut found = session.find_objects(&templates::by_id(id))?;
         if found.is_empty() {
             found = session.find_objects(&templates::private_by_id(id))?;
@@ -509,36 +567,42 @@ impl Inner {
                 write(&self.handles).insert(id, indexed);
                 Ok(*handle)
             }
-            [] => Err(self.why_missing(session, id)?),
+            [] => Err(why_missing(session, id, logged_in)?),
             _ => Err(duplicate_id(id)),
         }
     }
 
-    /// A search found nothing: either the object is gone or the token logged us out, which
-    /// hides private objects (and invalidates their handles) without saying so.
-    fn why_missing(&self, session: &Session, id: Uuid) -> Result<HsmError, HsmError> {
-        let state = session.get_session_info()?.session_state();
-        Ok(match state {
-            SessionState::RwUser | SessionState::RoUser => {
-                HsmError::new(Fault::KeyMissing, format!("no key object {id}"))
-            }
-            _ => HsmError::new(Fault::LoggedOut, "the session is no longer logged in"),
-        })
-    }
-
-    /// Calls `op` with the key's handle, looking the object up again once if the handle
-    /// went stale (the token was replaced or the object re-created).
+    /// Calls `op` with the handle of key material `id`, looking the object up again once if
+    /// the handle went stale (the token was reset or the object re-created).
     fn with_key<R>(
         &self,
         session: &Session,
         id: Uuid,
         op: impl Fn(ObjectHandle) -> Result<R, CkError>,
     ) -> Result<R, HsmError> {
-        let lookup = || self.handle(session, id, Kind::Material);
-        let forget = || {
-            write(&self.handles).remove(&id);
+        self.with_handle(session, id, Kind::Material, op)
+    }
+
+    /// `with_key` for an object vetted as `kind`.
+    fn with_handle<R>(
+        &self,
+        session: &Session,
+        id: Uuid,
+        kind: Kind,
+        op: impl Fn(ObjectHandle) -> Result<R, CkError>,
+    ) -> Result<R, HsmError> {
+        let lookup = || self.handle(session, id, kind);
+        // The stale handle stays cached until the search says what replaces it: forgotten
+        // first, the key would read as Unavailable to other calls meanwhile, and a search
+        // in a session that lost its login finds nothing without the object being gone.
+        let relookup = || {
+            let found = self.find_handle(session, id, kind);
+            if matches!(&found, Err(e) if e.fault == Fault::KeyMissing) {
+                write(&self.handles).remove(&id);
+            }
+            found
         };
-        retry_stale(lookup, forget, op)
+        retry_stale(lookup, relookup, op)
     }
 
     fn seal(
@@ -591,12 +655,11 @@ fn gcm_decrypt(
     Ok(Zeroizing::new(plaintext))
 }
 
-/// The object's origin if it passes vetting as `kind`; a refusal is logged.
-/// Runs `op` on the handle `lookup` finds; when the token says the handle went stale, runs
-/// `forget` (drops the cached handle) and tries once more with a fresh lookup.
+/// Runs `op` on the handle `lookup` finds; when the token says the handle went stale, tries
+/// once more on the handle `relookup` finds on the token.
 fn retry_stale<R>(
     lookup: impl Fn() -> Result<ObjectHandle, HsmError>,
-    forget: impl Fn(),
+    relookup: impl Fn() -> Result<ObjectHandle, HsmError>,
     op: impl Fn(ObjectHandle) -> Result<R, CkError>,
 ) -> Result<R, HsmError> {
     match op(lookup()?) {
@@ -606,12 +669,12 @@ fn retry_stale<R>(
             if e.fault != Fault::StaleHandle {
                 return Err(e);
             }
-            forget();
-            Ok(op(lookup()?)?)
+            Ok(op(relookup()?)?)
         }
     }
 }
 
+/// The object's origin if it passes vetting as `kind`; a refusal is logged.
 fn vetted(
     session: &Session,
     id: Uuid,
@@ -625,6 +688,25 @@ fn vetted(
             Ok(None)
         }
     }
+}
+
+/// Whether `session` is logged in now.
+fn is_logged_in(session: &Session) -> Result<bool, HsmError> {
+    let state = session.get_session_info()?.session_state();
+    Ok(matches!(state, SessionState::RwUser | SessionState::RoUser))
+}
+
+/// A search found nothing: either the object is gone or the token logged us out, which
+/// hides private objects (and invalidates their handles) without saying so. The login is
+/// the application's, not the session's, so another call may log in again during the
+/// search: the object is only missing if the session was logged in before the search
+/// (`logged_in_before`) and still is after it. (A logout and a new login both within one
+/// search still read as missing.)
+fn why_missing(session: &Session, id: Uuid, logged_in_before: bool) -> Result<HsmError, HsmError> {
+    Ok(match logged_in_before && is_logged_in(session)? {
+        true => HsmError::new(Fault::KeyMissing, format!("no key object {id}")),
+        false => HsmError::new(Fault::LoggedOut, "the session is no longer logged in"),
+    })
 }
 
 fn duplicate_id(id: Uuid) -> HsmError {

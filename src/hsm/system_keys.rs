@@ -44,8 +44,9 @@ impl Hsm {
     /// HMAC-SHA256 of `data` under `key`.
     pub async fn mac(&self, key: SystemKey, data: Vec<u8>) -> Result<Vec<u8>, HsmError> {
         self.call(move |inner, session| {
-            let handle = inner.handle(session, key.id(), Kind::System)?;
-            Ok(session.sign(&Mechanism::Sha256Hmac, handle, &data)?)
+            inner.with_handle(session, key.id(), Kind::System, |handle| {
+                session.sign(&Mechanism::Sha256Hmac, handle, &data)
+            })
         })
         .await
     }
@@ -58,14 +59,16 @@ impl Hsm {
         mac: Vec<u8>,
     ) -> Result<bool, HsmError> {
         self.call(move |inner, session| {
-            let handle = inner.handle(session, key.id(), Kind::System)?;
-            match session.verify(&Mechanism::Sha256Hmac, handle, &data, &mac) {
-                Ok(()) => Ok(true),
-                Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
-                    Ok(false)
+            inner.with_handle(session, key.id(), Kind::System, |handle| {
+                match session.verify(&Mechanism::Sha256Hmac, handle, &data, &mac) {
+                    Ok(()) => Ok(true),
+                    Err(CkError::Pkcs11(
+                        RvError::SignatureInvalid | RvError::SignatureLenRange,
+                        _,
+                    )) => Ok(false),
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e.into()),
-            }
+            })
         })
         .await
     }

@@ -59,7 +59,7 @@ pub enum ErrorKind {
     DryRunOperation,
     /// Something failed on our side; details are in the log, not the response.
     Internal,
-    /// No token session became free in time.
+    /// No token session became free in time, or the token is gone for now: SDKs retry it.
     DependencyTimeout,
 }
 
@@ -101,9 +101,17 @@ impl KmsError {
     pub fn from_hsm(error: HsmError, arn: &str) -> Self {
         match error.fault {
             Fault::BadCiphertext => KmsError::invalid_ciphertext(),
-            Fault::KeyMissing | Fault::TokenUnavailable => {
+            Fault::KeyMissing => {
                 tracing::error!(%error, key = arn, "key material unreachable in the token");
                 KmsError::new(ErrorKind::InvalidState, format!("{arn} is unavailable."))
+            }
+            Fault::TokenUnavailable => {
+                // Logged once, as an error, when the token was found gone.
+                tracing::debug!(%error, key = arn, "the token is unavailable");
+                KmsError::new(
+                    ErrorKind::DependencyTimeout,
+                    "The token is unavailable; retry.",
+                )
             }
             Fault::Overloaded => KmsError::new(ErrorKind::Throttling, "Rate exceeded"),
             Fault::Busy => KmsError::new(

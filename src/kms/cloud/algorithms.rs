@@ -59,6 +59,7 @@ const DECRYPT: &str = "ASYMMETRIC_DECRYPT";
 
 /// Every algorithm served. Cloud KMS's RSA_DECRYPT_OAEP_*_SHA512, the raw PKCS#1 signing
 /// algorithms and the post-quantum ones have no AWS counterpart here.
+#[rustfmt::skip] // one algorithm a line, as a table
 pub const ALGORITHMS: &[Algorithm] = &[
     row(
         "GOOGLE_SYMMETRIC_ENCRYPTION",
