@@ -375,13 +375,24 @@ async fn dispatch(
 
 /// A response whose body is wiped once sent: answers carry plaintext.
 fn reply(status: hyper::StatusCode, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
+    wiped_answer(status, body, JSON_1_1, ("x-amzn-requestid", request_id))
+}
+
+/// A response of `content_type` whose body is wiped once sent, carrying the request id
+/// in the header named.
+fn wiped_answer(
+    status: hyper::StatusCode,
+    body: Vec<u8>,
+    content_type: &'static str,
+    (id_header, request_id): (&'static str, &str),
+) -> Response<Full<Bytes>> {
     let body = Bytes::from_owner(Zeroizing::new(body));
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(JSON_1_1));
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-amzn-requestid", id);
+        headers.insert(id_header, id);
     }
     response
 }

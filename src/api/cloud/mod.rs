@@ -20,7 +20,6 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Request as HttpRequest, Response};
 use serde_json::Value;
@@ -29,10 +28,20 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 use zeroize::{Zeroize, Zeroizing};
 
+type Query = HashMap<String, String>;
+
+/// What a request asked for, as far as it was understood, for its audit record.
+struct Asked<'a> {
+    op: Option<Op>,
+    principal: Option<String>,
+    body: Option<&'a [u8]>,
+    query: Option<&'a Query>,
+}
+
 pub use error::CloudError;
 use route::{Op, Route};
 
-use super::{audited, read_body, Service, Transport};
+use super::{audited, read_body, wiped_answer, Service, Transport};
 use crate::audit::{Event, Parameters, RequestRecord};
 use crate::config::{Settings, SettingsError};
 use crate::kms::cloud::VersionView;
@@ -50,7 +59,7 @@ pub struct CloudService {
 pub(super) struct Request<'a> {
     caller: &'a Caller,
     name: &'a str,
-    query: &'a HashMap<String, String>,
+    query: &'a Query,
     body: &'a [u8],
 }
 
@@ -154,6 +163,7 @@ impl CloudService {
         let request_id = Uuid::new_v4().to_string();
         let time_ms = audited::now_ms();
         let routed = route::route(&parts.method, parts.uri.path());
+        let query = route::query(parts.uri.query());
         let mut principal = None;
         let read = body.as_ref().ok().copied();
         let mut result = match (body, &routed) {
@@ -163,9 +173,9 @@ impl CloudService {
                 Ok(_) if !self.aws.audit.is_healthy() => Err(CloudError::unaudited()),
                 Ok(caller) => {
                     principal = Some(caller.principal.clone());
-                    match routed {
-                        Ok(route) => self.dispatch(caller, route, parts, body).await,
-                        Err(e) => Err(e.clone()),
+                    match (routed, &query) {
+                        (Ok(route), Ok(query)) => self.dispatch(caller, route, query, body).await,
+                        (Err(e), _) | (_, Err(e)) => Err(e.clone()),
                     }
                 }
             },
@@ -174,7 +184,12 @@ impl CloudService {
         let record = self.record(
             parts,
             (&request_id, time_ms, started),
-            (op, principal, read),
+            Asked {
+                op,
+                principal,
+                body: read,
+                query: query.as_ref().ok(),
+            },
             &result,
         );
         let authenticated = matches!(&record, Event::Request(r) if r.principal.is_some());
@@ -199,14 +214,13 @@ impl CloudService {
         &self,
         caller: &Caller,
         route: &Route,
-        parts: &Parts,
+        query: &Query,
         body: &[u8],
     ) -> Result<Reply, CloudError> {
-        let query = route::query(parts.uri.query())?;
         let request = Request {
             caller,
             name: &route.name,
-            query: &query,
+            query,
             body,
         };
         let kms = &*self.aws.kms;
@@ -248,7 +262,7 @@ impl CloudService {
         &self,
         parts: &Parts,
         (request_id, time_ms, started): (&str, i64, Instant),
-        (op, principal, body): (Option<Op>, Option<String>, Option<&[u8]>),
+        asked: Asked<'_>,
         result: &Result<Reply, CloudError>,
     ) -> Event {
         let (key_arn, material) = match result {
@@ -258,8 +272,8 @@ impl CloudService {
         Event::Request(RequestRecord {
             time_ms,
             request_id: request_id.to_owned(),
-            operation: op.map_or_else(|| "-".to_owned(), Op::method_name),
-            principal,
+            operation: asked.op.map_or_else(|| "-".to_owned(), Op::method_name),
+            principal: asked.principal,
             access_key_id: None,
             source: parts
                 .extensions
@@ -267,7 +281,7 @@ impl CloudService {
                 .map(SocketAddr::to_string),
             key_arn,
             key_material_id: material.map(|m| m.to_string()),
-            parameters: parameters(parts, body),
+            parameters: parameters(parts, asked.body, asked.query),
             outcome: if result.is_ok() { "Success" } else { "Failure" }.to_owned(),
             error_type: result.as_ref().err().map(|e| e.status.to_owned()),
             latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -276,13 +290,12 @@ impl CloudService {
 }
 
 /// The body's members without secret ones, and the request's path and query parameters.
-fn parameters(parts: &Parts, body: Option<&[u8]>) -> Parameters {
+fn parameters(parts: &Parts, body: Option<&[u8]>, query: Option<&Query>) -> Parameters {
     let mut parameters = body.map(Parameters::of).unwrap_or_default();
     let members = &mut parameters.0;
     members.insert("path".into(), Value::String(parts.uri.path().to_owned()));
-    if let Ok(query) = route::query(parts.uri.query()) {
-        members.extend(query.into_iter().map(|(k, v)| (k, Value::String(v))));
-    }
+    let query = query.into_iter().flatten();
+    members.extend(query.map(|(k, v)| (k.clone(), Value::String(v.clone()))));
     parameters
 }
 
@@ -313,16 +326,6 @@ pub async fn serve(
 
 /// A JSON answer whose body is wiped once sent.
 fn answer(status: hyper::StatusCode, body: Vec<u8>, request_id: &str) -> Response<Full<Bytes>> {
-    let body = Bytes::from_owner(Zeroizing::new(body));
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=UTF-8"),
-    );
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert("x-request-id", id);
-    }
-    response
+    const JSON: &str = "application/json; charset=UTF-8";
+    wiped_answer(status, body, JSON, ("x-request-id", request_id))
 }

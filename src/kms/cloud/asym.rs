@@ -14,7 +14,7 @@ use super::rules::{self, Outcome, VersionOp};
 use super::versions::refused;
 use crate::hsm::Hash;
 use crate::kms::asym::{self, Material as KeyMaterial};
-use crate::kms::model::{Key, Material};
+use crate::kms::model::{Key, MacAlgorithm, Material};
 use crate::kms::{Caller, Kms, KmsError};
 
 /// What AsymmetricSign signs: a digest of a named hash, or data hashed here.
@@ -163,6 +163,20 @@ impl Kms {
         Ok(ready.used(plaintext))
     }
 
+    /// A MAC version ready for `method`, with its algorithm.
+    fn mac_ready(
+        &self,
+        caller: &Caller,
+        name: &str,
+        method: &str,
+    ) -> Result<(Ready, MacAlgorithm), KmsError> {
+        let ready = self.ready(caller, name, VersionOp::Use)?;
+        match ready.does {
+            Use::Mac(algorithm) => Ok((ready, algorithm)),
+            _ => Err(purpose_refuses(name, method)),
+        }
+    }
+
     /// MacSign: the HMAC of `data`, computed in the token.
     pub async fn cloud_mac_sign(
         &self,
@@ -170,10 +184,7 @@ impl Kms {
         name: &str,
         data: &[u8],
     ) -> Result<Used<Vec<u8>>, KmsError> {
-        let ready = self.ready(caller, name, VersionOp::Use)?;
-        let Use::Mac(algorithm) = ready.does else {
-            return Err(purpose_refuses(name, "MacSign"));
-        };
+        let (ready, algorithm) = self.mac_ready(caller, name, "MacSign")?;
         let mac = self
             .hsm
             .key_mac(ready.material.id, asym::mac_hash(algorithm), data.to_vec())
@@ -189,10 +200,7 @@ impl Kms {
         name: &str,
         (data, mac): (&[u8], &[u8]),
     ) -> Result<Used<bool>, KmsError> {
-        let ready = self.ready(caller, name, VersionOp::Use)?;
-        let Use::Mac(algorithm) = ready.does else {
-            return Err(purpose_refuses(name, "MacVerify"));
-        };
+        let (ready, algorithm) = self.mac_ready(caller, name, "MacVerify")?;
         let hash = asym::mac_hash(algorithm);
         let valid = self
             .hsm
