@@ -203,9 +203,11 @@ impl MaterialState {
 wire_enum!(
     /// How the token holds a material version.
     Custody {
-        /// A persistent token object whose CKA_ID is the material id. A later mode keeps
-        /// material wrapped under a token-resident key and unwraps it into session objects.
-        TokenObject = "TOKEN_OBJECT"
+        /// A persistent token object whose CKA_ID is the material id.
+        TokenObject = "TOKEN_OBJECT",
+        /// Wrapped under the token's key-encryption key in the sidecar, and unwrapped into a
+        /// session object (sensitive, non-extractable) for use.
+        Wrapped = "WRAPPED"
     }
 );
 
