@@ -10,6 +10,7 @@ pub mod clock;
 pub mod cloud;
 mod create_key;
 mod crypto;
+mod custody;
 mod data_pair;
 mod encryptions;
 pub mod error;
@@ -207,7 +208,9 @@ impl Kms {
     async fn save(&self, key: Key) -> Result<Arc<Key>, KmsError> {
         let saved = key.clone();
         self.blocking(move |store| store.save_key(&saved)).await?;
-        Ok(self.remember(key))
+        let key = self.remember(key);
+        self.evict_unusable(&key).await;
+        Ok(key)
     }
 
     fn alias_target(&self, name: &str) -> Result<Uuid, KmsError> {
@@ -237,7 +240,7 @@ impl Kms {
     pub fn state_of(&self, key: &Key) -> rules::KeyState {
         use rules::KeyState::{Disabled, Enabled, Unavailable};
         match (key.state, key.current_material) {
-            (Enabled | Disabled, Some(m)) if !self.hsm.is_known(m) => Unavailable,
+            (Enabled | Disabled, Some(m)) if !self.reachable(key, m) => Unavailable,
             (state, _) => state,
         }
     }

@@ -39,7 +39,8 @@ impl Kms {
         }
         for key in &keys {
             self.refuse_foreign_objects(key, &mut on_token);
-            let live = key.materials.iter().filter(|m| m.state.holds_material());
+            let live = (key.materials.iter())
+                .filter(|m| m.state.holds_material() && m.custody == Custody::TokenObject);
             for material in live.filter(|m| !on_token.contains_key(&m.id)) {
                 tracing::error!(
                     key_id = %key.id, material_id = %material.id,
@@ -68,7 +69,9 @@ impl Kms {
     /// unwrapped one (CKA_LOCAL): an object made otherwise under the same CKA_ID is not
     /// the material the sidecar recorded, and is not used.
     fn refuse_foreign_objects(&self, key: &Key, on_token: &mut HashMap<Uuid, Origin>) {
-        for material in key.materials.iter().filter(|m| m.state.holds_material()) {
+        let live = (key.materials.iter())
+            .filter(|m| m.state.holds_material() && m.custody == Custody::TokenObject);
+        for material in live {
             let expected = match material.import {
                 Some(_) => Origin::Unwrapped,
                 None => Origin::Generated,
