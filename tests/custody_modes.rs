@@ -68,14 +68,20 @@ async fn keys_keep_their_custody_across_mode_switches_and_restarts() {
         .await
         .expect("data key");
     let data_key_blob = data_key.ciphertext_blob().expect("blob").as_ref().to_vec();
-    let reencrypted = (client.re_encrypt().ciphertext_blob(Blob::new(sealed_by_token_key.clone())))
-        .source_encryption_context("purpose", "custody")
-        .destination_key_id(&wrapped_key)
-        .destination_encryption_context("purpose", "custody")
-        .send()
-        .await
-        .expect("re-encrypt from a token-object key to a wrapped key");
-    let reencrypted = reencrypted.ciphertext_blob().expect("blob").as_ref().to_vec();
+    let reencrypted = (client
+        .re_encrypt()
+        .ciphertext_blob(Blob::new(sealed_by_token_key.clone())))
+    .source_encryption_context("purpose", "custody")
+    .destination_key_id(&wrapped_key)
+    .destination_encryption_context("purpose", "custody")
+    .send()
+    .await
+    .expect("re-encrypt from a token-object key to a wrapped key");
+    let reencrypted = reencrypted
+        .ciphertext_blob()
+        .expect("blob")
+        .as_ref()
+        .to_vec();
 
     // A crash and a restart: both keys still decrypt what they made.
     daemon.restart();
@@ -84,12 +90,18 @@ async fn keys_keep_their_custody_across_mode_switches_and_restarts() {
         decrypt(&client, &sealed_by_wrapped_key).await,
         b"made in wrapped mode"
     );
-    assert_eq!(decrypt(&client, &reencrypted).await, b"made in token_object mode");
+    assert_eq!(
+        decrypt(&client, &reencrypted).await,
+        b"made in token_object mode"
+    );
     let plain = (client.decrypt().ciphertext_blob(Blob::new(data_key_blob)))
         .send()
         .await
         .expect("decrypt data key");
-    assert_eq!(plain.plaintext().expect("plaintext").as_ref(), data_key.plaintext().expect("plaintext").as_ref());
+    assert_eq!(
+        plain.plaintext().expect("plaintext").as_ref(),
+        data_key.plaintext().expect("plaintext").as_ref()
+    );
 
     // A rotation keeps the key's custody: the new material is wrapped too.
     (client.rotate_key_on_demand().key_id(&wrapped_key))
@@ -107,13 +119,22 @@ async fn keys_keep_their_custody_across_mode_switches_and_restarts() {
         decrypt(&client, &sealed_by_wrapped_key).await,
         b"made in wrapped mode"
     );
-    assert_eq!(decrypt(&client, &sealed_after_rotation).await, b"after rotation");
+    assert_eq!(
+        decrypt(&client, &sealed_after_rotation).await,
+        b"after rotation"
+    );
     let later_key = new_key(&client).await;
     let later_material = current_material(&client, &later_key).await;
     daemon.kill();
 
-    assert_eq!(custody_of(&daemon, &token_material), ("TOKEN_OBJECT".into(), None));
-    assert_eq!(custody_of(&daemon, &later_material), ("TOKEN_OBJECT".into(), None));
+    assert_eq!(
+        custody_of(&daemon, &token_material),
+        ("TOKEN_OBJECT".into(), None)
+    );
+    assert_eq!(
+        custody_of(&daemon, &later_material),
+        ("TOKEN_OBJECT".into(), None)
+    );
     // AES-256 under RFC 5649: 32 bytes of material and 8 of integrity check.
     for material in [&wrapped_material, &rotated_material] {
         assert_eq!(custody_of(&daemon, material), ("WRAPPED".into(), Some(40)));
@@ -140,7 +161,10 @@ async fn a_deleted_wrapped_key_leaves_no_blob_and_a_moved_blob_is_refused() {
         .expect("schedule deletion");
     daemon.advance_clock(8 * 24 * 3600);
     daemon.kill();
-    assert_eq!(custody_of(&daemon, &doomed_material), ("WRAPPED".into(), None));
+    assert_eq!(
+        custody_of(&daemon, &doomed_material),
+        ("WRAPPED".into(), None)
+    );
 
     // Someone with write access to the sidecar puts another key's blob in the victim's row.
     {
@@ -156,10 +180,13 @@ async fn a_deleted_wrapped_key_leaves_no_blob_and_a_moved_blob_is_refused() {
     }
     daemon.start_again();
     let client = daemon.client();
-    let refused = (client.encrypt().key_id(&victim).plaintext(Blob::new(&b"x"[..])))
-        .send()
-        .await
-        .expect_err("a moved blob must not serve as the victim key's material");
+    let refused = (client
+        .encrypt()
+        .key_id(&victim)
+        .plaintext(Blob::new(&b"x"[..])))
+    .send()
+    .await
+    .expect_err("a moved blob must not serve as the victim key's material");
     let refused = format!("{:?}", refused.into_service_error());
     assert!(
         refused.contains("KmsInvalidStateException") && refused.contains("is unavailable"),

@@ -174,7 +174,8 @@ impl Hsm {
         inner.restrict = inner.run(&|inner: &Inner, session: &Session| inner.self_test(session))?;
         inner.run(&|inner: &Inner, session: &Session| inner.ensure_system_keys(session))?;
         let label = settings.kek_label.as_str();
-        inner.kek = inner.run(&|inner: &Inner, session: &Session| inner.find_kek(session, label))?;
+        inner.kek =
+            inner.run(&|inner: &Inner, session: &Session| inner.find_kek(session, label))?;
         if inner.wrap_new_keys && inner.kek.is_none() {
             return Err(HsmError::new(
                 Fault::KeyMissing,

@@ -34,9 +34,7 @@ impl SystemKey {
             SystemKey::AuditCheckpoint => {
                 Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0002)
             }
-            SystemKey::WrappedBinding => {
-                Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0003)
-            }
+            SystemKey::WrappedBinding => Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0003),
         }
     }
 

@@ -268,7 +268,10 @@ impl Inner {
         if wrapped.kek != kek.id {
             return Err(HsmError::new(
                 Fault::KeyMissing,
-                format!("material {id} is wrapped under KEK {}, not on the token", wrapped.kek),
+                format!(
+                    "material {id} is wrapped under KEK {}, not on the token",
+                    wrapped.kek
+                ),
             ));
         }
         let data = binding_input(id, kek.id, &wrapped.blob);
@@ -295,7 +298,12 @@ impl Inner {
         let handle = {
             let anchor = lock(&self.anchor);
             let holder = anchor.as_ref().unwrap_or(session);
-            holder.unwrap_key(&Mechanism::AesKeyWrapPad, kek.handle, &wrapped.blob, &template)?
+            holder.unwrap_key(
+                &Mechanism::AesKeyWrapPad,
+                kek.handle,
+                &wrapped.blob,
+                &template,
+            )?
         };
         let evicted = lock(&self.cache).insert(id, handle);
         self.destroy_unwrapped(&evicted);
@@ -366,7 +374,11 @@ impl Inner {
                 _ => {}
             }
         }
-        let missing: Vec<_> = flags.iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
+        let missing: Vec<_> = flags
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(n, _)| *n)
+            .collect();
         match (id, missing.is_empty()) {
             (Some(id), true) => Ok(Some(Kek {
                 id,
@@ -390,11 +402,17 @@ fn binding_input(id: Uuid, kek: Uuid, blob: &[u8]) -> Vec<u8> {
 
 /// `hsmkms token create-kek`: logs in as the security officer and makes the KEK, trusted,
 /// unless one with the configured label exists. Answers its CKA_ID and whether it is new.
-pub fn create_kek(settings: &HsmSettings, so_pin: Zeroizing<String>) -> Result<(Uuid, bool), HsmError> {
+pub fn create_kek(
+    settings: &HsmSettings,
+    so_pin: Zeroizing<String>,
+) -> Result<(Uuid, bool), HsmError> {
     let ctx = super::load_module(settings)?;
     let (slot, _) = find_slot(&ctx, settings)?;
     let session = ctx.open_rw_session(slot)?;
-    session.login(UserType::So, Some(&cryptoki::types::AuthPin::from(so_pin.as_str())))?;
+    session.login(
+        UserType::So,
+        Some(&cryptoki::types::AuthPin::from(so_pin.as_str())),
+    )?;
     let label = &settings.kek_label;
     let existing = session.find_objects(&templates::kek_by_label(label))?;
     let made = match existing.as_slice() {
@@ -410,7 +428,9 @@ pub fn create_kek(settings: &HsmSettings, so_pin: Zeroizing<String>) -> Result<(
                 Attribute::Id(bytes) => Uuid::from_slice(bytes).ok(),
                 _ => None,
             });
-            let id = id.ok_or_else(|| HsmError::new(Fault::Other, format!("{label:?} has no usable CKA_ID")))?;
+            let id = id.ok_or_else(|| {
+                HsmError::new(Fault::Other, format!("{label:?} has no usable CKA_ID"))
+            })?;
             (id, false)
         }
         _ => {

@@ -145,7 +145,10 @@ impl Kms {
         tags: Vec<(String, String)>,
     ) -> Result<Arc<Key>, KmsError> {
         let material_id = key.materials[0].id;
-        let blob = (self.hsm.generate_wrapped(material_id, key.id.to_string()).await)
+        let blob = (self
+            .hsm
+            .generate_wrapped(material_id, key.id.to_string())
+            .await)
             .map_err(|e| KmsError::from_hsm(e, &self.arn(&key)))?;
         key.materials[0].state = MaterialState::Enabled;
         let live = key.clone();
