@@ -42,7 +42,7 @@ use crate::store::Store;
 
 pub use authorize::{Action, Caller};
 pub use clock::Clock;
-pub use create_key::NewKey;
+pub use create_key::{default_policy, NewKey};
 pub use crypto::{DataKey, Decrypted, Encrypted, ReEncryptSide, ReEncrypted};
 pub use data_pair::{DataKeyPair, PairSpec};
 pub use error::{ErrorKind, KmsError};
@@ -70,8 +70,11 @@ pub struct Kms {
     aliases: RwLock<HashMap<String, Uuid>>,
     /// Serialises metadata changes, so two read-modify-write cycles never interleave.
     writes: tokio::sync::Mutex<()>,
-    /// Parsed key policies by key, with the text they were parsed from.
-    policies: RwLock<HashMap<Uuid, (String, Arc<policy_eval::Policy>)>>,
+    /// Parsed key policies by policy text, parsed when first needed: keys with the same
+    /// text share one entry, and the text is the keys' own (shared), not a copy.
+    policies: RwLock<HashMap<Arc<str>, Arc<policy_eval::Policy>>>,
+    /// The text of the default key policy, shared by every key that has it.
+    default_policy: Arc<str>,
     /// Key-pair generations in flight: each holds a token session for up to seconds, so at
     /// most half the pool may, and callers beyond that are throttled rather than queued.
     generations: tokio::sync::Semaphore,
@@ -107,17 +110,18 @@ impl Kms {
             },
             hsm,
             store,
-            identity,
             clock,
             keys: RwLock::new(BTreeMap::new()),
             aliases: RwLock::new(HashMap::new()),
             writes: tokio::sync::Mutex::new(()),
             policies: RwLock::new(HashMap::new()),
+            default_policy: default_policy(&identity).into(),
             principals,
             audit,
             runs: Default::default(),
             cloud: RwLock::new(cloud::Index::default()),
             cloud_creates: tokio::sync::Mutex::new(()),
+            identity,
         };
         kms.reconcile().await?;
         kms.load_cloud().await?;
@@ -237,9 +241,23 @@ impl Kms {
     pub fn state_of(&self, key: &Key) -> rules::KeyState {
         use rules::KeyState::{Disabled, Enabled, Unavailable};
         match (key.state, key.current_material) {
-            (Enabled | Disabled, Some(m)) if !self.hsm.is_known(m) => Unavailable,
+            (Enabled | Disabled, Some(m)) if !self.material_reachable(key, m) => Unavailable,
             (state, _) => state,
         }
+    }
+
+    /// Whether the material `id` of `key` can be used: its token object is known.
+    fn material_reachable(&self, key: &Key, id: Uuid) -> bool {
+        // wrapped: a WRAPPED material has no token object of its own (its blob stays in the
+        // sidecar), so the token's index says nothing about it; taken as reachable here
+        // until the rule for wrapped material (its key-encryption key reachable) lands.
+        if key
+            .material(id)
+            .is_some_and(|m| m.custody == model::Custody::Wrapped)
+        {
+            return true;
+        }
+        self.hsm.is_known(id)
     }
 
     fn any_key_unavailable(&self) -> bool {
