@@ -482,3 +482,79 @@ fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
 fn uuid_at(row: &Row<'_>, index: usize) -> Result<Uuid, StoreError> {
     parse_uuid(&row.get::<_, String>(index)?)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(policy: &str, created: &[(Uuid, i64)]) -> Key {
+        Key {
+            id: Uuid::new_v4(),
+            created_at: 0,
+            description: String::new(),
+            usage: KeyUsage::EncryptDecrypt,
+            spec: KeySpec::SymmetricDefault,
+            origin: Origin::AwsKms,
+            state: KeyState::Enabled,
+            policy: policy.into(),
+            current_material: created.first().map(|(id, _)| *id),
+            materials: created
+                .iter()
+                .map(|&(id, created_at)| Material {
+                    id,
+                    state: MaterialState::Enabled,
+                    custody: Custody::TokenObject,
+                    created_at,
+                    rotation_type: None,
+                    import: None,
+                })
+                .collect(),
+            deletion_date: None,
+            pending_window_days: None,
+            rotation: Rotation::default(),
+        }
+    }
+
+    #[test]
+    fn keys_load_with_their_own_materials_oldest_first_and_shared_policy_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sidecar.sqlite3")).unwrap();
+        let (m1, m2, m3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        // Written newest first: the load orders by creation time, not by row.
+        let two = key("{\"a\":1}", &[(m2, 20), (m1, 10)]);
+        let one = key("{\"a\":1}", &[(m3, 5)]);
+        let creating = key("{\"b\":2}", &[(Uuid::new_v4(), 1)]);
+        let bare = key("{\"c\":3}", &[]);
+        store.insert_key(&two, &[], false).unwrap();
+        store.insert_key(&one, &[], false).unwrap();
+        store.insert_key(&creating, &[], true).unwrap();
+        store.insert_key(&bare, &[], false).unwrap();
+        let shared: Arc<str> = "{\"c\":3}".into();
+        let mut policies = HashSet::from([shared.clone()]);
+        let keys = store.load_keys(&mut policies).unwrap();
+        assert_eq!(keys.len(), 3, "the Creating key is not loaded");
+        let ids = |k: &Key| k.materials.iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(&keys[&two.id]), [m1, m2]);
+        assert_eq!(ids(&keys[&one.id]), [m3]);
+        assert!(keys[&bare.id].materials.is_empty());
+        assert!(Arc::ptr_eq(&keys[&two.id].policy, &keys[&one.id].policy));
+        assert!(Arc::ptr_eq(&keys[&bare.id].policy, &shared));
+        assert_eq!(keys[&one.id].materials.capacity(), 1);
+    }
+
+    #[test]
+    fn unknown_materials_are_the_ids_without_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sidecar.sqlite3")).unwrap();
+        let recorded = Uuid::new_v4();
+        store
+            .insert_key(&key("{}", &[(recorded, 1)]), &[], false)
+            .unwrap();
+        let stray = Uuid::new_v4();
+        assert_eq!(
+            store.unknown_materials(&[recorded, stray]).unwrap(),
+            [stray]
+        );
+    }
+}
