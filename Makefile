@@ -46,12 +46,20 @@ build: deps
 
 run: token build
 	@echo "AWS CLI: export AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY AWS_DEFAULT_REGION=us-east-1"
+	@./target/release/hsmkms --config config/dev.toml token create-kek --so-pin-file var/dev-so.pin
 	./target/release/hsmkms --config config/dev.toml
 
 # The suite drives the development clock, so it builds with the dev-clock feature; release
 # builds (make build, make run) never have it.
+# The second pass runs the suites that make and use keys again with every test daemon in
+# wrapped custody (tests/common: HSMKMS_TEST_CUSTODY), so both modes stay tested.
+WRAPPED_SUITES := $(WRAPPED_TESTS:%=--test %)
+WRAPPED_TESTS := lifecycle key_state_matrix errors aliases grants rotation tags_and_policies \
+  audit security cloud_kms
+
 test: deps lint cloud-venv
 	$(CARGO) test --locked --features dev-clock --lib --tests -- --test-threads=2
+	HSMKMS_TEST_CUSTODY=wrapped $(CARGO) test --locked --features dev-clock $(WRAPPED_SUITES) -- --test-threads=2
 
 bench: deps
 	$(CARGO) bench --locked --bench load

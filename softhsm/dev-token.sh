@@ -25,3 +25,5 @@ if ! softhsm2-util --show-slots | grep -Eq "Label: +$label *\$"; then
   echo "created SoftHSM2 token '$label' in var/tokens"
 fi
 printf '%s' "$user_pin" > "$var/dev-user.pin"
+# For `hsmkms token create-kek`, which logs in as the security officer.
+printf '%s' "$so_pin" > "$var/dev-so.pin"

@@ -282,13 +282,16 @@ fn read_secret(
         return Some(Ok(Zeroizing::new(value)));
     }
     if let Some(path) = file {
-        return Some(
-            std::fs::read_to_string(path)
-                .map(|text| Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()))
-                .map_err(|e| SettingsError::Secret(format!("{}: {e}", path.display()))),
-        );
+        return Some(read_secret_file(path));
     }
     inline.map(|value| Ok(Zeroizing::new(value.to_owned())))
+}
+
+/// A secret kept in a file (trailing newline ignored), such as the security officer's PIN.
+pub fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, SettingsError> {
+    std::fs::read_to_string(path)
+        .map(|text| Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()))
+        .map_err(|e| SettingsError::Secret(format!("{}: {e}", path.display())))
 }
 
 impl std::fmt::Debug for Credential {
@@ -340,6 +343,43 @@ pub struct HsmSettings {
     /// often it is probed to see whether it is back.
     #[serde(default = "default_recovery_interval_ms")]
     pub recovery_interval_ms: u64,
+    /// Where new symmetric keys' material lives: `token_object` (a persistent token object
+    /// per material) or `wrapped` (wrapped under the token's key-encryption key in the
+    /// sidecar). Existing keys keep the custody they were made in.
+    #[serde(default)]
+    pub custody: CustodyMode,
+    /// CKA_LABEL of the key-encryption key `hsmkms token create-kek` makes.
+    #[serde(default = "default_kek_label")]
+    pub kek_label: String,
+    /// Wrapped custody: how many unwrapped session objects the token holds at once.
+    #[serde(default = "default_wrapped_cache_size")]
+    pub wrapped_cache_size: usize,
+    /// Wrapped custody: how long an unwrapped session object may sit unused.
+    #[serde(default = "default_wrapped_cache_idle_seconds")]
+    pub wrapped_cache_idle_seconds: u64,
+}
+
+/// Where new symmetric keys' material lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustodyMode {
+    /// One persistent token object per material version.
+    #[default]
+    TokenObject,
+    /// Wrapped under the token's key-encryption key, unwrapped into session objects.
+    Wrapped,
+}
+
+fn default_kek_label() -> String {
+    "hsmkms-system/kek".to_owned()
+}
+
+fn default_wrapped_cache_size() -> usize {
+    10_000
+}
+
+fn default_wrapped_cache_idle_seconds() -> u64 {
+    300
 }
 
 fn default_recovery_interval_ms() -> u64 {

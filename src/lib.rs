@@ -62,6 +62,10 @@ pub async fn open(settings: &Settings) -> Result<Opened, StartError> {
     let configured = (settings.credentials.iter().map(|c| c.principal.as_str()))
         .chain(settings.aws.admin_principals.iter().map(String::as_str));
     let principals = Principals::new(&identity.account, configured);
+    let sidecar = store.clone();
+    hsm.set_wrapped_source(Arc::new(move |id| {
+        sidecar.wrapped_material(id).map_err(|e| e.to_string())
+    }));
     let clock = clock(settings, &hsm)?;
     let audit = Arc::new(open_audit(settings, &hsm).await?);
     let kms = Kms::start(

@@ -37,6 +37,22 @@ enum Command {
         #[command(subcommand)]
         tool: AuditTool,
     },
+    /// Token set-up tools.
+    Token {
+        #[command(subcommand)]
+        tool: TokenTool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenTool {
+    /// Makes the key-encryption key of wrapped custody (hsm.kek_label), logged in as the
+    /// security officer so it can be marked trusted; does nothing when it exists.
+    CreateKek {
+        /// File holding the security officer's PIN (trailing newline ignored).
+        #[arg(long)]
+        so_pin_file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -65,6 +81,12 @@ async fn main() -> ExitCode {
     }) = &args.command
     {
         return verify_audit(&args.config, path).await;
+    }
+    if let Some(Command::Token {
+        tool: TokenTool::CreateKek { so_pin_file },
+    }) = &args.command
+    {
+        return create_kek(&args.config, so_pin_file);
     }
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -98,6 +120,25 @@ async fn verify_audit(config: &std::path::Path, path: &std::path::Path) -> ExitC
             ExitCode::from(2)
         }
     }
+}
+
+/// Prints `created key-encryption key <id>` or `key-encryption key <id> exists`.
+fn create_kek(config: &std::path::Path, so_pin_file: &std::path::Path) -> ExitCode {
+    let made = hsmkms::config::Settings::load(config)
+        .map_err(|e| e.to_string())
+        .and_then(|settings| {
+            let pin = hsmkms::config::read_secret_file(so_pin_file).map_err(|e| e.to_string())?;
+            hsmkms::hsm::create_kek(&settings.hsm, pin).map_err(|e| e.to_string())
+        });
+    match made {
+        Ok((id, true)) => println!("created key-encryption key {id}"),
+        Ok((id, false)) => println!("key-encryption key {id} exists"),
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {

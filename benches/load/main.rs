@@ -11,7 +11,10 @@
 //! Environment: BENCH_SECONDS (per phase, default 3), BENCH_CONCURRENCY (comma-separated,
 //! default 1,8,64,256), BENCH_OPS (comma-separated operation names, default all),
 //! BENCH_KEYS (when set, also measures Encrypt p50 and idle RSS with that many keys),
-//! HSMKMS__HSM__SESSION_POOL_SIZE (the daemon's token sessions, default 2 here).
+//! HSMKMS__HSM__SESSION_POOL_SIZE (the daemon's token sessions, default 2 here),
+//! HSMKMS_TEST_CUSTODY=wrapped (the daemon makes keys in wrapped custody; with BENCH_KEYS
+//! the run also reports the first use of a key after a restart, an unwrap, against later
+//! ones).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark fails loudly
 
 mod client;
@@ -117,7 +120,8 @@ fn main() {
             .ok()
             .and_then(|v| v.parse().ok())
         {
-            key_count(&daemon, &ops, count, seconds).await;
+            let keys = key_count(&daemon, &ops, count, seconds).await;
+            first_use(&mut daemon, &keys).await;
         }
         if let (Some(with_audit), Some(op)) =
             (encrypt_64, ops.iter().find(|op| op.name == "Encrypt32"))
@@ -136,16 +140,21 @@ fn main() {
 
 /// Encrypt p50 with `count` keys in the service (against the run above with a handful), and
 /// the daemon's RSS when idle with them.
-async fn key_count(daemon: &common::Daemon, ops: &[Op], count: usize, seconds: u64) {
+async fn key_count(daemon: &common::Daemon, ops: &[Op], count: usize, seconds: u64) -> Vec<String> {
     let Some(op) = ops.iter().find(|op| op.name == "Encrypt32") else {
-        return;
+        return Vec::new();
     };
     let client = daemon.client();
-    let mut made = 0;
-    while made < count {
-        client.create_key().send().await.expect("create key");
-        made += 1;
+    let started = Instant::now();
+    let mut keys = Vec::with_capacity(count);
+    while keys.len() < count {
+        let made = client.create_key().send().await.expect("create key");
+        keys.push(made.key_metadata().expect("metadata").key_id().to_owned());
     }
+    println!(
+        "CreateKey x{count} one at a time: {:.0} keys/s",
+        count as f64 / started.elapsed().as_secs_f64()
+    );
     let idle = ProcessStats::read(daemon.pid());
     println!("idle RSS with {count} more keys: {} KiB", idle.rss_kib);
     for concurrency in [1, 64] {
@@ -153,6 +162,31 @@ async fn key_count(daemon: &common::Daemon, ops: &[Op], count: usize, seconds: u
         println!(
             "{}",
             report::line(&format!("{count} keys"), op.name, concurrency, &m)
+        );
+    }
+    keys
+}
+
+/// Mean Encrypt latency over up to 1,000 `keys`, one at a time, on their first use after a
+/// restart (wrapped custody: an unwrap each) and on their second.
+async fn first_use(daemon: &mut common::Daemon, keys: &[String]) {
+    let keys = &keys[..keys.len().min(1000)];
+    if keys.is_empty() {
+        return;
+    }
+    daemon.restart();
+    let mut client = SignedClient::connect(&daemon.endpoint).await;
+    for round in ["first use", "second use"] {
+        let started = Instant::now();
+        for key in keys {
+            let body = serde_json::json!({ "KeyId": key, "Plaintext": "AAAAAAAAAAAAAAAAAAAAAA==" });
+            let answer = client.call("TrentService.Encrypt", &body.to_string()).await;
+            assert_eq!(answer.status, 200, "encrypt");
+        }
+        let mean = started.elapsed().as_secs_f64() * 1e3 / keys.len() as f64;
+        println!(
+            "Encrypt 16 B, {round} of {} keys after a restart: {mean:.3} ms each",
+            keys.len()
         );
     }
 }

@@ -77,6 +77,7 @@ impl Hsm {
         }
         let inner = self.inner.clone();
         let closed = tokio::task::spawn_blocking(move || {
+            inner.drop_all_unwrapped();
             lock(&inner.idle).clear();
             lock(&inner.anchor).take();
             inner.ctx.clone().finalize()

@@ -17,6 +17,7 @@ mod spki;
 mod system_keys;
 mod templates;
 mod vetting;
+mod wrapped;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
@@ -44,6 +45,7 @@ pub use rsa_crypt::OaepPath;
 pub use system_keys::SystemKey;
 use vetting::Kind;
 pub use vetting::Origin;
+pub use wrapped::{create_kek, WrappedBlob, WrappedSource};
 
 use crate::config::HsmSettings;
 use crate::metrics::{self, Latencies};
@@ -116,19 +118,21 @@ struct Inner {
     call_seconds: Latencies<metrics::Function>,
     /// Whether the token answers, and the state of its recovery after a loss.
     availability: recovery::Availability,
+    /// Whether new symmetric keys are made in wrapped custody.
+    wrap_new_keys: bool,
+    /// The key-encryption key of wrapped custody, when the token has one.
+    kek: Option<wrapped::Kek>,
+    /// Wrapped material unwrapped into session objects, bounded.
+    cache: Mutex<wrapped::Cache>,
+    /// Where a cache miss finds wrapped material (the sidecar), once set.
+    wrapped_source: RwLock<Option<WrappedSource>>,
 }
 
 impl Hsm {
     /// Loads the module, finds the token by label or serial, logs in and indexes our objects.
     /// Blocking: call before serving or from a blocking thread.
     pub fn open(settings: &HsmSettings, pin: Zeroizing<String>) -> Result<Hsm, HsmError> {
-        let ctx = Pkcs11::new(&settings.module).map_err(|e| {
-            HsmError::new(
-                Fault::TokenUnavailable,
-                format!("cannot load {}: {e}", settings.module.display()),
-            )
-        })?;
-        ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+        let ctx = load_module(settings)?;
         let (slot, manufacturer) = find_slot(&ctx, settings)?;
         let mut inner = Inner {
             ctx,
@@ -157,11 +161,30 @@ impl Hsm {
             availability: recovery::Availability::new(Duration::from_millis(
                 settings.recovery_interval_ms,
             )),
+            wrap_new_keys: settings.custody == crate::config::CustodyMode::Wrapped,
+            kek: None,
+            cache: Mutex::new(wrapped::Cache::new(
+                settings.wrapped_cache_size,
+                Duration::from_secs(settings.wrapped_cache_idle_seconds),
+            )),
+            wrapped_source: RwLock::new(None),
         };
         inner.log_in_again()?;
         inner.run(&|inner: &Inner, session: &Session| inner.index_objects(session))?;
         inner.restrict = inner.run(&|inner: &Inner, session: &Session| inner.self_test(session))?;
         inner.run(&|inner: &Inner, session: &Session| inner.ensure_system_keys(session))?;
+        let label = settings.kek_label.as_str();
+        inner.kek =
+            inner.run(&|inner: &Inner, session: &Session| inner.find_kek(session, label))?;
+        if inner.wrap_new_keys && inner.kek.is_none() {
+            return Err(HsmError::new(
+                Fault::KeyMissing,
+                format!(
+                    "hsm.custody is wrapped but the token holds no key-encryption key labelled \
+                     {label:?}: create it with `hsmkms token create-kek --so-pin-file FILE`"
+                ),
+            ));
+        }
         inner.capabilities = inner.run(&|inner: &Inner, session: &Session| inner.probe(session))?;
         inner.mechanisms =
             inner.run(&|inner: &Inner, session: &Session| inner.probe_mechanisms(session))?;
@@ -241,6 +264,7 @@ impl Hsm {
     pub async fn destroy_key(&self, id: Uuid) -> Result<usize, HsmError> {
         self.call(move |inner, session| {
             write(&inner.handles).remove(&id);
+            inner.forget_unwrapped(id);
             inner.destroy_public(session, id)?;
             let mut found = session.find_objects(&templates::by_id(id))?;
             found.extend(session.find_objects(&templates::private_by_id(id))?);
@@ -475,6 +499,8 @@ impl Inner {
             Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
             Err(e) => return Err(e.into()),
         }
+        // The old login's session takes the unwrapped objects it holds with it.
+        lock(&self.cache).clear();
         lock(&self.anchor).replace(session);
         Ok(())
     }
@@ -486,7 +512,9 @@ impl Inner {
         let wanted = [AttributeType::Id, AttributeType::Label];
         let mut found: HashMap<Uuid, Vec<ObjectHandle>> = HashMap::new();
         for class in [ObjectClass::SECRET_KEY, ObjectClass::PRIVATE_KEY] {
-            for handle in session.find_objects(&[Attribute::Class(class)])? {
+            // Token objects only: unwrapped session objects are the cache's.
+            let template = [Attribute::Class(class), Attribute::Token(true)];
+            for handle in session.find_objects(&template)? {
                 if let Some(id) = our_id(&session.get_attributes(handle, &wanted)?) {
                     found.entry(id).or_default().push(handle);
                 }
@@ -528,6 +556,11 @@ impl Inner {
     fn handle(&self, session: &Session, id: Uuid, kind: Kind) -> Result<ObjectHandle, HsmError> {
         if let Some(indexed) = read(&self.handles).get(&id).filter(|i| i.kind == kind) {
             return Ok(indexed.handle);
+        }
+        if kind == Kind::Material {
+            if let Some(handle) = self.unwrapped(session, id)? {
+                return Ok(handle);
+            }
         }
         self.find_handle(session, id, kind)
     }
@@ -596,6 +629,11 @@ impl Inner {
         // first, the key would read as Unavailable to other calls meanwhile, and a search
         // in a session that lost its login finds nothing without the object being gone.
         let relookup = || {
+            if kind == Kind::Material {
+                if let Some(handle) = self.unwrap_again(session, id)? {
+                    return Ok(handle);
+                }
+            }
             let found = self.find_handle(session, id, kind);
             if matches!(&found, Err(e) if e.fault == Fault::KeyMissing) {
                 write(&self.handles).remove(&id);
@@ -720,6 +758,18 @@ fn random_bytes(session: &Session, len: usize) -> Result<Zeroizing<Vec<u8>>, Hsm
     let mut bytes = Zeroizing::new(vec![0u8; len]);
     session.generate_random_slice(&mut bytes)?;
     Ok(bytes)
+}
+
+/// Loads and initialises the PKCS#11 module.
+fn load_module(settings: &HsmSettings) -> Result<Pkcs11, HsmError> {
+    let ctx = Pkcs11::new(&settings.module).map_err(|e| {
+        HsmError::new(
+            Fault::TokenUnavailable,
+            format!("cannot load {}: {e}", settings.module.display()),
+        )
+    })?;
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))?;
+    Ok(ctx)
 }
 
 /// The slot whose token matches the configured label or serial, and its manufacturer.

@@ -16,18 +16,25 @@ pub enum SystemKey {
     ImportToken,
     /// Signs the audit log's checkpoints.
     AuditCheckpoint,
+    /// Binds each wrapped blob in the sidecar to its material id (wrapped custody).
+    WrappedBinding,
 }
 
 impl SystemKey {
-    const ALL: [SystemKey; 2] = [SystemKey::ImportToken, SystemKey::AuditCheckpoint];
+    const ALL: [SystemKey; 3] = [
+        SystemKey::ImportToken,
+        SystemKey::AuditCheckpoint,
+        SystemKey::WrappedBinding,
+    ];
 
     /// Its CKA_ID.
-    fn id(self) -> Uuid {
+    pub(super) fn id(self) -> Uuid {
         match self {
             SystemKey::ImportToken => Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0001),
             SystemKey::AuditCheckpoint => {
                 Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0002)
             }
+            SystemKey::WrappedBinding => Uuid::from_u128(0x6873_6d6b_6d73_4000_8000_0000_0000_0003),
         }
     }
 
@@ -36,6 +43,7 @@ impl SystemKey {
         match self {
             SystemKey::ImportToken => "hsmkms-system/import-token-mac",
             SystemKey::AuditCheckpoint => "hsmkms-system/audit-checkpoint-mac",
+            SystemKey::WrappedBinding => "hsmkms-system/wrapped-binding-mac",
         }
     }
 }
@@ -60,14 +68,7 @@ impl Hsm {
     ) -> Result<bool, HsmError> {
         self.call(move |inner, session| {
             inner.with_handle(session, key.id(), Kind::System, |handle| {
-                match session.verify(&Mechanism::Sha256Hmac, handle, &data, &mac) {
-                    Ok(()) => Ok(true),
-                    Err(CkError::Pkcs11(
-                        RvError::SignatureInvalid | RvError::SignatureLenRange,
-                        _,
-                    )) => Ok(false),
-                    Err(e) => Err(e),
-                }
+                verified(session.verify(&Mechanism::Sha256Hmac, handle, &data, &mac))
             })
         })
         .await
@@ -97,6 +98,17 @@ impl Inner {
             self.handle(session, id, Kind::System)?;
         }
         Ok(())
+    }
+}
+
+/// A verification's answer: a wrong MAC is `false`, not an error.
+pub(super) fn verified(result: Result<(), CkError>) -> Result<bool, CkError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(CkError::Pkcs11(RvError::SignatureInvalid | RvError::SignatureLenRange, _)) => {
+            Ok(false)
+        }
+        Err(e) => Err(e),
     }
 }
 

@@ -5,7 +5,7 @@
 use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use uuid::Uuid;
 
 /// Label prefix that marks the objects this daemon owns on a shared token.
@@ -81,6 +81,67 @@ pub fn imported_aes_key(id: Uuid, owner: &str, restrict: bool) -> Vec<Attribute>
     let mut template = aes_gcm_key(true, restrict);
     template.extend(identity(id, owner));
     locked(template)
+}
+
+/// Wrapped custody: fresh AES-256 material made in the token as a session object that can
+/// do nothing but be wrapped, and only under a key the security officer marked trusted.
+pub fn wrappable_aes_key(id: Uuid, owner: &str) -> Vec<Attribute> {
+    let mut template = locked_secret(KeyType::AES, false);
+    template.retain(|a| a.attribute_type() != AttributeType::Extractable);
+    template.extend([
+        Attribute::Extractable(true),
+        Attribute::WrapWithTrusted(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::ValueLen(32.into()),
+    ]);
+    template.extend(identity(id, owner));
+    locked(template)
+}
+
+/// Wrapped custody: the material unwrapped for use, a session object like a token key
+/// (sensitive, non-extractable, AES-GCM only) that dies with the session that holds it.
+pub fn unwrapped_aes_key(id: Uuid, restrict: bool) -> Vec<Attribute> {
+    let mut template = aes_gcm_key(false, restrict);
+    template.extend(identity(id, "unwrapped"));
+    locked(template)
+}
+
+/// The key-encryption key of wrapped custody: AES-256, never extractable, able only to
+/// wrap and unwrap, trusted (CKA_TRUSTED, which only the security officer may set). The
+/// security officer can make public objects only, so it is not CKA_PRIVATE.
+pub fn key_encryption_key(id: Uuid, label: &str) -> Vec<Attribute> {
+    let mut template = locked_secret(KeyType::AES, true);
+    template.retain(|a| {
+        !matches!(
+            a.attribute_type(),
+            AttributeType::Private | AttributeType::Wrap | AttributeType::Unwrap
+        )
+    });
+    template.extend([
+        Attribute::Private(false),
+        Attribute::Trusted(true),
+        Attribute::Wrap(true),
+        Attribute::Unwrap(true),
+        Attribute::Encrypt(false),
+        Attribute::Decrypt(false),
+        Attribute::Sign(false),
+        Attribute::Verify(false),
+        Attribute::ValueLen(32.into()),
+        Attribute::Id(id.as_bytes().to_vec()),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]);
+    locked(template)
+}
+
+/// The search template for the key-encryption key by its label.
+pub fn kek_by_label(label: &str) -> Vec<Attribute> {
+    vec![
+        Attribute::Class(ObjectClass::SECRET_KEY),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ]
 }
 
 /// A session AES-256 key for the start-up self-test.

@@ -62,25 +62,29 @@ impl Kms {
             // No material until the caller imports some; nothing is made in the token yet.
             key.state = KeyState::PendingImport;
             let live = key.clone();
-            self.blocking(move |store| store.insert_key(&live, &tags, false))
+            self.blocking(move |store| store.insert_key(&live, &tags, false, &[]))
                 .await?;
             tracing::info!(key_id = %key.id, "created key awaiting imported material");
             return Ok(self.remember(key));
         }
         let material_id = Uuid::new_v4();
+        let custody = self.custody_for(&key);
         key.current_material = Some(material_id);
         key.materials.push(Material {
             id: material_id,
             state: MaterialState::PendingGeneration,
-            custody: Custody::TokenObject,
+            custody,
             created_at: now,
             rotation_type: None,
             import: None,
         });
+        if custody == Custody::Wrapped {
+            return self.create_wrapped(key, tags).await;
+        }
         let pending = key.clone();
-        self.blocking(move |store| store.insert_key(&pending, &tags, true))
+        self.blocking(move |store| store.insert_key(&pending, &tags, true, &[]))
             .await?;
-        if let Err(e) = self.generate_material(&key, material_id).await {
+        if let Err(e) = self.generate_material(&key, material_id, custody).await {
             self.undo_create(&key).await;
             return Err(KmsError::from_hsm(e, &self.arn(&key)));
         }
@@ -133,23 +137,25 @@ impl Kms {
         }
     }
 
-    /// Makes the token object(s) of `key`'s first material.
-    pub(super) async fn generate_material(
+    /// CreateKey in wrapped custody: the material is made and wrapped first, and leaves
+    /// nothing in the token, so one durable write records the key, live, with its blob.
+    async fn create_wrapped(
         &self,
-        key: &Key,
-        id: Uuid,
-    ) -> Result<(), crate::hsm::HsmError> {
-        let owner = key.id.to_string();
-        match asym::material(key.spec) {
-            asym::Material::Aes => self.hsm.generate_key(id, owner).await,
-            asym::Material::Pair(kind) => {
-                let usage = asym::pair_use(key.usage);
-                self.hsm.generate_key_pair(id, owner, kind, usage).await
-            }
-            asym::Material::Hmac(len, hash) => {
-                self.hsm.generate_hmac_key(id, owner, (len, hash)).await
-            }
-        }
+        mut key: Key,
+        tags: Vec<(String, String)>,
+    ) -> Result<Arc<Key>, KmsError> {
+        let material_id = key.materials[0].id;
+        let blob = (self
+            .hsm
+            .generate_wrapped(material_id, key.id.to_string())
+            .await)
+            .map_err(|e| KmsError::from_hsm(e, &self.arn(&key)))?;
+        key.materials[0].state = MaterialState::Enabled;
+        let live = key.clone();
+        self.blocking(move |store| store.insert_key(&live, &tags, false, &[(material_id, blob)]))
+            .await?;
+        tracing::info!(key_id = %key.id, %material_id, "created key (wrapped custody)");
+        Ok(self.remember(key))
     }
 
     /// Best-effort rollback of a key that will not be acknowledged; whatever fails here is

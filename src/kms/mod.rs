@@ -10,6 +10,7 @@ pub mod clock;
 pub mod cloud;
 mod create_key;
 mod crypto;
+mod custody;
 mod data_pair;
 mod encryptions;
 pub mod error;
@@ -211,7 +212,9 @@ impl Kms {
     async fn save(&self, key: Key) -> Result<Arc<Key>, KmsError> {
         let saved = key.clone();
         self.blocking(move |store| store.save_key(&saved)).await?;
-        Ok(self.remember(key))
+        let key = self.remember(key);
+        self.evict_unusable(&key).await;
+        Ok(key)
     }
 
     fn alias_target(&self, name: &str) -> Result<Uuid, KmsError> {
@@ -241,25 +244,12 @@ impl Kms {
     pub fn state_of(&self, key: &Key) -> rules::KeyState {
         use rules::KeyState::{Disabled, Enabled, Unavailable};
         match (key.state, key.current_material) {
-            (Enabled | Disabled, Some(m)) if !self.material_reachable(key, m) => Unavailable,
+            (Enabled | Disabled, Some(m)) if !self.reachable(key, m) => Unavailable,
             (state, _) => state,
         }
     }
 
     /// Whether the material `id` of `key` can be used: its token object is known.
-    fn material_reachable(&self, key: &Key, id: Uuid) -> bool {
-        // wrapped: a WRAPPED material has no token object of its own (its blob stays in the
-        // sidecar), so the token's index says nothing about it; taken as reachable here
-        // until the rule for wrapped material (its key-encryption key reachable) lands.
-        if key
-            .material(id)
-            .is_some_and(|m| m.custody == model::Custody::Wrapped)
-        {
-            return true;
-        }
-        self.hsm.is_known(id)
-    }
-
     fn any_key_unavailable(&self) -> bool {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         keys.values()

@@ -10,7 +10,6 @@ use super::clock::days;
 use super::model::{Key, Material, MaterialState, Origin, Rotation, RotationType};
 use super::paging::{page, Page};
 use super::rules::{KeyState, Op};
-use super::startup::pending_material;
 use super::{ErrorKind, Kms, KmsError, Millis};
 
 /// Rotation period when EnableKeyRotation names none.
@@ -145,14 +144,8 @@ impl Kms {
     /// recorded as PENDING_GENERATION before its token object exists, and start-up removes
     /// versions left in that state. Call with the write lock held.
     async fn rotate(&self, key: &Key, kind: RotationType) -> Result<Arc<Key>, KmsError> {
-        let now = self.clock.now();
-        let mut material = pending_material(Uuid::new_v4(), Some(kind), now);
-        self.record_pending_material(key, material.clone()).await?;
-        if let Err(e) = self.hsm.generate_key(material.id, key.id.to_string()).await {
-            self.forget_pending_material(material.id).await;
-            return Err(KmsError::from_hsm(e, &self.arn(key)));
-        }
-        material.state = MaterialState::Enabled;
+        let material = (self.generate_version(key, Some(kind), &self.arn(key))).await?;
+        let now = material.created_at;
         let mut next = key.clone();
         next.materials.push(material.clone());
         next.current_material = Some(material.id);

@@ -18,6 +18,9 @@ impl Kms {
             self.cloud_due_work(now).await;
         }
         self.look_for_unavailable_keys().await;
+        if let Err(e) = self.hsm.sweep_wrapped().await {
+            tracing::warn!(error = %e, "cannot destroy idle unwrapped session objects");
+        }
     }
 
     /// Moves a development clock forward and runs what fell due; refused on the system

@@ -25,8 +25,7 @@ pub(super) fn pending_material(id: Uuid, rotation: Option<RotationType>, now: Mi
 
 /// Whether `material` should have a token object under its id.
 fn has_token_object(material: &Material) -> bool {
-    // wrapped: a WRAPPED material's blob stays in the sidecar; it has no token object to
-    // find or vet at start-up.
+    // Wrapped material's blob stays in the sidecar: it has no token object to find or vet.
     material.state.holds_material() && material.custody != Custody::Wrapped
 }
 

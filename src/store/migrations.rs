@@ -129,6 +129,11 @@ pub const MIGRATIONS: &[&str] = &[
         destroyed_at   INTEGER                  -- when its material was destroyed (DESTROYED)
     ) STRICT;
     "#,
+    // 5: wrapped custody keeps, beside each wrapped blob (wrapped_material, under the KEK
+    // wrapping_key_id names), the token's MAC that binds the blob to its material id.
+    r#"
+    ALTER TABLE key_materials ADD COLUMN wrapped_binding BLOB;
+    "#,
 ];
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, Row};
+
+use crate::hsm::WrappedBlob;
 use uuid::Uuid;
 
 use crate::kms::model::{
@@ -75,6 +77,8 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // Freed pages are zeroed: a destroyed key's wrapped blob does not linger in the file.
+        conn.pragma_update(None, "secure_delete", true)?;
         conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
         // Take the exclusive lock now, so a second daemon on this file fails at start-up
         // instead of at its first write.
@@ -90,13 +94,15 @@ impl Store {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records a key with its materials and tags in one transaction: in the internal
-    /// Creating state while its token objects are being made (`creating`), else as it is.
+    /// Records a key with its materials, their wrapped blobs (wrapped custody) and tags in
+    /// one transaction: in the internal Creating state while its token objects are being
+    /// made (`creating`), else as it is.
     pub fn insert_key(
         &self,
         key: &Key,
         tags: &[(String, String)],
         creating: bool,
+        wrapped: &[(Uuid, WrappedBlob)],
     ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -122,6 +128,9 @@ impl Store {
         )?;
         for m in &key.materials {
             upsert_material(&tx, key.id, m)?;
+        }
+        for (id, blob) in wrapped {
+            put_wrapped(&tx, *id, blob)?;
         }
         for (k, v) in tags {
             tx.execute(
@@ -179,7 +188,8 @@ impl Store {
             params![id, DELETED],
         )?;
         tx.execute(
-            "UPDATE key_materials SET state = ?2 WHERE key_id = ?1",
+            "UPDATE key_materials SET state = ?2, wrapped_material = NULL, wrapped_binding = NULL
+             WHERE key_id = ?1",
             params![id, MaterialState::Destroyed.as_str()],
         )?;
         for table in ["aliases", "grants", "tags"] {
@@ -322,6 +332,34 @@ impl Store {
         .collect()
     }
 
+    /// Stores the wrapped blob of a material version not yet usable (a rotation's).
+    pub fn save_wrapped(&self, material_id: Uuid, blob: &WrappedBlob) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        put_wrapped(&tx, material_id, blob)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The wrapped blob of material `material_id`, when it is in wrapped custody and not
+    /// destroyed.
+    pub fn wrapped_material(&self, material_id: Uuid) -> Result<Option<WrappedBlob>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT wrapping_key_id, wrapped_material, wrapped_binding FROM key_materials
+             WHERE material_id = ?1 AND custody = ?2 AND wrapped_material IS NOT NULL",
+        )?;
+        let mut rows = stmt.query(params![material_id.to_string(), Custody::Wrapped.as_str()])?;
+        let Some(row) = rows.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(WrappedBlob {
+            kek: uuid_at(row, 0)?,
+            blob: row.get(1)?,
+            binding: row.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default(),
+        }))
+    }
+
     /// Those of `ids` that no material row has, for reconciliation with the token.
     pub fn unknown_materials(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
         let conn = self.conn();
@@ -336,6 +374,24 @@ impl Store {
     }
 }
 
+fn put_wrapped(
+    tx: &rusqlite::Transaction<'_>,
+    material_id: Uuid,
+    blob: &WrappedBlob,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE key_materials SET wrapping_key_id = ?2, wrapped_material = ?3, wrapped_binding = ?4
+         WHERE material_id = ?1",
+        params![
+            material_id.to_string(),
+            blob.kek.to_string(),
+            blob.blob,
+            blob.binding
+        ],
+    )?;
+    Ok(())
+}
+
 fn upsert_material(
     tx: &rusqlite::Transaction<'_>,
     key_id: Uuid,
@@ -346,6 +402,10 @@ fn upsert_material(
                                     key_check_value, unwrapped_by, valid_to, description)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (material_id) DO UPDATE SET state = excluded.state,
+             wrapped_material = CASE excluded.state WHEN 'DESTROYED' THEN NULL
+                                    ELSE wrapped_material END,
+             wrapped_binding = CASE excluded.state WHEN 'DESTROYED' THEN NULL
+                                   ELSE wrapped_binding END,
              key_check_value = COALESCE(key_check_value, excluded.key_check_value),
              unwrapped_by = excluded.unwrapped_by, valid_to = excluded.valid_to,
              description = excluded.description",
@@ -526,10 +586,10 @@ mod tests {
         let one = key("{\"a\":1}", &[(m3, 5)]);
         let creating = key("{\"b\":2}", &[(Uuid::new_v4(), 1)]);
         let bare = key("{\"c\":3}", &[]);
-        store.insert_key(&two, &[], false).unwrap();
-        store.insert_key(&one, &[], false).unwrap();
-        store.insert_key(&creating, &[], true).unwrap();
-        store.insert_key(&bare, &[], false).unwrap();
+        store.insert_key(&two, &[], false, &[]).unwrap();
+        store.insert_key(&one, &[], false, &[]).unwrap();
+        store.insert_key(&creating, &[], true, &[]).unwrap();
+        store.insert_key(&bare, &[], false, &[]).unwrap();
         let shared: Arc<str> = "{\"c\":3}".into();
         let mut policies = HashSet::from([shared.clone()]);
         let keys = store.load_keys(&mut policies).unwrap();
@@ -549,7 +609,7 @@ mod tests {
         let store = Store::open(&dir.path().join("sidecar.sqlite3")).unwrap();
         let recorded = Uuid::new_v4();
         store
-            .insert_key(&key("{}", &[(recorded, 1)]), &[], false)
+            .insert_key(&key("{}", &[(recorded, 1)]), &[], false, &[])
             .unwrap();
         let stray = Uuid::new_v4();
         assert_eq!(

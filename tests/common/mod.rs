@@ -57,6 +57,10 @@ pub const CLOUD_TOKEN: &str = "test-cloud-token-dev";
 /// The Cloud KMS bearer token of `APP_PRINCIPAL` (not an admin principal).
 pub const CLOUD_APP_TOKEN: &str = "test-cloud-token-app";
 const LABEL: &str = "hsmkms-test";
+const SO_PIN: &str = "test-so-pin";
+/// Set to `wrapped` (as `make test`'s second pass does), every test daemon makes new
+/// keys in wrapped custody, on a token set up with a key-encryption key.
+pub const CUSTODY_ENV: &str = "HSMKMS_TEST_CUSTODY";
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 
 /// A running daemon and the directory that holds its token and database.
@@ -347,12 +351,13 @@ pub fn init_token(dir: &Path) {
     let status = Command::new("softhsm2-util")
         .env("SOFTHSM2_CONF", &conf)
         .args(["--init-token", "--free", "--label", LABEL])
-        .args(["--so-pin", "test-so-pin", "--pin", USER_PIN])
+        .args(["--so-pin", SO_PIN, "--pin", USER_PIN])
         .stdout(Stdio::null())
         .status()
         .expect("softhsm2-util (install softhsm2)");
     assert!(status.success(), "softhsm2-util --init-token failed");
     std::fs::write(dir.join("user.pin"), USER_PIN).expect("pin file");
+    std::fs::write(dir.join("so.pin"), SO_PIN).expect("pin file");
     std::fs::write(
         dir.join("hsmkms.toml"),
         format!(
@@ -397,6 +402,39 @@ token = "{CLOUD_APP_TOKEN}"
         ),
     )
     .expect("config");
+    if std::env::var(CUSTODY_ENV).is_ok_and(|mode| mode == "wrapped") {
+        use_wrapped_custody(dir);
+    }
+}
+
+/// Makes the token's key-encryption key and sets `hsm.custody = "wrapped"` in the config
+/// `init_token` wrote under `dir`.
+pub fn use_wrapped_custody(dir: &Path) {
+    create_kek(dir);
+    let config = dir.join("hsmkms.toml");
+    let settings = std::fs::read_to_string(&config).expect("config");
+    let settings = settings.replacen("[hsm]\n", "[hsm]\ncustody = \"wrapped\"\n", 1);
+    std::fs::write(&config, settings).expect("config");
+}
+
+/// `hsmkms token create-kek` on the token under `dir`, logged in as its security officer.
+pub fn create_kek(dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hsmkms"))
+        .arg("--config")
+        .arg(dir.join("hsmkms.toml"))
+        .args(["token", "create-kek", "--so-pin-file"])
+        .arg(dir.join("so.pin"))
+        .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hsmkms token create-kek");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "create-kek failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// Starts the daemon and waits for its banner: the AWS API's "listening on" line, then

@@ -11,7 +11,6 @@ use super::rules::{self, Outcome, VersionOp};
 use super::{invalid, not_found, precondition, CryptoKey, Name, VersionNote};
 use crate::kms::changes::Change;
 use crate::kms::model::{Key, Material, MaterialState};
-use crate::kms::startup::pending_material;
 use crate::kms::{Caller, Kms, KmsError, Millis};
 
 /// A version as the API shows it.
@@ -107,13 +106,7 @@ impl Kms {
         }
         let _writing = self.writes.lock().await;
         let key = self.key(view.key.id).ok_or_else(|| not_found(parent))?;
-        let mut material = pending_material(Uuid::new_v4(), None, self.clock.now());
-        self.record_pending_material(&key, material.clone()).await?;
-        if let Err(e) = self.generate_material(&key, material.id).await {
-            self.forget_pending_material(material.id).await;
-            return Err(KmsError::from_hsm(e, &view.crypto.name));
-        }
-        material.state = MaterialState::Enabled;
+        let material = (self.generate_version(&key, None, &view.crypto.name)).await?;
         let mut next = Key::clone(&key);
         next.materials.push(material.clone());
         if next.current_material.is_none() {
