@@ -8,7 +8,7 @@ PYTHON ?= python3
 CLOUD_VENV := var/cloud-venv
 CLOUD_REQUIREMENTS := tests/cloud_client/requirements.txt
 
-.PHONY: run test deps token build bench lint cloud-venv
+.PHONY: run test deps token build bench bench-scale lint cloud-venv
 
 deps:
 	@command -v softhsm2-util >/dev/null && [ -e /usr/lib/softhsm/libsofthsm2.so ] || { \
@@ -63,6 +63,10 @@ test: deps lint cloud-venv
 
 bench: deps
 	$(CARGO) bench --locked --bench load
+
+# Start-up time and memory with BENCH_KEYS synthetic keys in the sidecar (docs/performance.md).
+bench-scale: deps
+	BENCH_KEYS=$${BENCH_KEYS:-1000000} $(CARGO) bench --locked --bench scale
 
 lint: deps
 	$(CARGO) fmt --check

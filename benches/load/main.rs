@@ -140,12 +140,7 @@ fn main() {
 
 /// Encrypt p50 with `count` keys in the service (against the run above with a handful), and
 /// the daemon's RSS when idle with them.
-async fn key_count(
-    daemon: &common::Daemon,
-    ops: &[Op],
-    count: usize,
-    seconds: u64,
-) -> Vec<String> {
+async fn key_count(daemon: &common::Daemon, ops: &[Op], count: usize, seconds: u64) -> Vec<String> {
     let Some(op) = ops.iter().find(|op| op.name == "Encrypt32") else {
         return Vec::new();
     };
@@ -189,6 +184,9 @@ async fn first_use(daemon: &mut common::Daemon, keys: &[String]) {
             assert_eq!(answer.status, 200, "encrypt");
         }
         let mean = started.elapsed().as_secs_f64() * 1e3 / keys.len() as f64;
-        println!("Encrypt 16 B, {round} of {} keys after a restart: {mean:.3} ms each", keys.len());
+        println!(
+            "Encrypt 16 B, {round} of {} keys after a restart: {mean:.3} ms each",
+            keys.len()
+        );
     }
 }

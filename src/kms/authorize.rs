@@ -9,6 +9,9 @@ use super::model::Key;
 use super::policy_eval::{Decision, Policy, Request};
 use super::{ErrorKind, Kms, KmsError};
 
+/// How many parsed policies the cache holds before it first looks for unused ones.
+const POLICY_SWEEP_FROM: usize = 64;
+
 /// Operations whose KeyId may be an alias name or alias ARN; the others take a key id or
 /// key ARN only.
 const ALIAS_OPERATIONS: &[&str] = &[
@@ -249,12 +252,11 @@ impl Kms {
     }
 
     /// The key's policy, parsed once per policy text: parsing is on every request's path.
+    /// Keys with the same text share the parse.
     fn parsed_policy(&self, key: &Key) -> Result<Arc<Policy>, KmsError> {
         let cache = self.policies.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some((text, policy)) = cache.get(&key.id) {
-            if *text == key.policy {
-                return Ok(policy.clone());
-            }
+        if let Some(policy) = cache.get(&*key.policy) {
+            return Ok(policy.clone());
         }
         drop(cache);
         let policy = Arc::new(Policy::parse(&key.policy).map_err(|e| KmsError::internal(e.0))?);
@@ -262,7 +264,12 @@ impl Kms {
             .policies
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        cache.insert(key.id, (key.policy.clone(), policy.clone()));
+        // Texts no key holds any more (replaced or deleted) are dropped as the cache grows:
+        // the cache's own reference is then the last one.
+        if cache.len() >= POLICY_SWEEP_FROM && cache.len().is_power_of_two() {
+            cache.retain(|text, _| Arc::strong_count(text) > 1);
+        }
+        cache.insert(key.policy.clone(), policy.clone());
         Ok(policy)
     }
 

@@ -39,7 +39,7 @@ impl Kms {
         };
         let policy = match new.policy {
             Some(text) => self.check_policy(text)?,
-            None => default_policy(&self.identity),
+            None => self.default_policy.clone(),
         };
         let now = self.clock.now();
         let mut key = Key {
@@ -177,7 +177,7 @@ impl Kms {
 }
 
 /// AWS's default key policy: the account root may do everything.
-fn default_policy(identity: &Identity) -> String {
+pub fn default_policy(identity: &Identity) -> String {
     serde_json::json!({
         "Version": "2012-10-17",
         "Id": "key-default-1",

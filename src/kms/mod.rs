@@ -43,7 +43,7 @@ use crate::store::Store;
 
 pub use authorize::{Action, Caller};
 pub use clock::Clock;
-pub use create_key::NewKey;
+pub use create_key::{default_policy, NewKey};
 pub use crypto::{DataKey, Decrypted, Encrypted, ReEncryptSide, ReEncrypted};
 pub use data_pair::{DataKeyPair, PairSpec};
 pub use error::{ErrorKind, KmsError};
@@ -71,8 +71,11 @@ pub struct Kms {
     aliases: RwLock<HashMap<String, Uuid>>,
     /// Serialises metadata changes, so two read-modify-write cycles never interleave.
     writes: tokio::sync::Mutex<()>,
-    /// Parsed key policies by key, with the text they were parsed from.
-    policies: RwLock<HashMap<Uuid, (String, Arc<policy_eval::Policy>)>>,
+    /// Parsed key policies by policy text, parsed when first needed: keys with the same
+    /// text share one entry, and the text is the keys' own (shared), not a copy.
+    policies: RwLock<HashMap<Arc<str>, Arc<policy_eval::Policy>>>,
+    /// The text of the default key policy, shared by every key that has it.
+    default_policy: Arc<str>,
     /// Key-pair generations in flight: each holds a token session for up to seconds, so at
     /// most half the pool may, and callers beyond that are throttled rather than queued.
     generations: tokio::sync::Semaphore,
@@ -108,17 +111,18 @@ impl Kms {
             },
             hsm,
             store,
-            identity,
             clock,
             keys: RwLock::new(BTreeMap::new()),
             aliases: RwLock::new(HashMap::new()),
             writes: tokio::sync::Mutex::new(()),
             policies: RwLock::new(HashMap::new()),
+            default_policy: default_policy(&identity).into(),
             principals,
             audit,
             runs: Default::default(),
             cloud: RwLock::new(cloud::Index::default()),
             cloud_creates: tokio::sync::Mutex::new(()),
+            identity,
         };
         kms.reconcile().await?;
         kms.load_cloud().await?;
@@ -245,6 +249,7 @@ impl Kms {
         }
     }
 
+    /// Whether the material `id` of `key` can be used: its token object is known.
     fn any_key_unavailable(&self) -> bool {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         keys.values()

@@ -1,5 +1,7 @@
 //! The domain records: a key, its material versions and their custody.
 
+use std::sync::Arc;
+
 use uuid::Uuid;
 
 use super::rules::KeyState;
@@ -24,8 +26,8 @@ pub struct Key {
     pub origin: Origin,
     /// The AWS key state.
     pub state: KeyState,
-    /// The key policy document, as JSON text.
-    pub policy: String,
+    /// The key policy document, as JSON text; keys with the same text may share it.
+    pub policy: Arc<str>,
     /// The material version new encryptions use; `None` for a key without material.
     pub current_material: Option<Uuid>,
     /// Every material version the key has had, oldest first.

@@ -3,6 +3,7 @@
 //! that exist; `authorize` enforces it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use super::paging::{page, Page};
 use super::policy_eval::{is_account_id, Policy, INVALID_PRINCIPALS};
@@ -49,7 +50,7 @@ impl Kms {
     pub fn key_policy(&self, key_id: &str, policy_name: &str) -> Result<String, KmsError> {
         only_default(policy_name)?;
         let key = self.checked_by_id(key_id, Op::GetKeyPolicy)?;
-        Ok(key.policy.clone())
+        Ok(key.policy.to_string())
     }
 
     /// PutKeyPolicy: replaces the policy `policy_name` of the key `key_id` (a key id or ARN)
@@ -82,9 +83,17 @@ impl Kms {
 
     /// A key policy must be a JSON object that hsmkms can evaluate and whose principals
     /// exist (as AWS refuses principals it cannot resolve); it is stored as given.
-    pub(super) fn check_policy(&self, text: String) -> Result<String, KmsError> {
+    pub(super) fn check_policy(&self, text: String) -> Result<Arc<str>, KmsError> {
         self.valid_policy(&text)?;
-        Ok(text)
+        Ok(self.shared_policy(text))
+    }
+
+    /// `text` as a key holds it: the default policy's text is shared by every key that has it.
+    pub(super) fn shared_policy(&self, text: String) -> Arc<str> {
+        match *text == *self.default_policy {
+            true => self.default_policy.clone(),
+            false => text.into(),
+        }
     }
 
     /// The policy `text` holds, once `check_policy` would accept it.

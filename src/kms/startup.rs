@@ -3,6 +3,7 @@
 //! that start-up cannot find and undo.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
@@ -22,25 +23,48 @@ pub(super) fn pending_material(id: Uuid, rotation: Option<RotationType>, now: Mi
     }
 }
 
+/// Whether `material` should have a token object under its id.
+fn has_token_object(material: &Material) -> bool {
+    // Wrapped material's blob stays in the sidecar: it has no token object to find or vet.
+    material.state.holds_material() && material.custody != Custody::Wrapped
+}
+
+/// Whether a material in `state` was left halfway by a crash, for start-up to roll back.
+fn interrupted(state: MaterialState) -> bool {
+    matches!(
+        state,
+        MaterialState::PendingGeneration | MaterialState::PendingImport
+    )
+}
+
 impl Kms {
     /// Loads the keys, finishes what a crash interrupted, and reports orphans on either side.
     pub(super) async fn reconcile(&self) -> Result<(), KmsError> {
         self.roll_back_unfinished().await?;
-        let keys = self.blocking(|store| store.load_keys()).await?;
+        let mut policies = HashSet::from([self.default_policy.clone()]);
+        let mut keys = self
+            .blocking(move |store| store.load_keys(&mut policies))
+            .await?;
         let aliases = self.blocking(|store| store.aliases()).await?;
         let mut on_token: HashMap<_, _> = self.hsm.known_keys().into_iter().collect();
-        let in_store: HashSet<_> = self
-            .blocking(|store| store.material_ids())
-            .await?
-            .into_iter()
-            .collect();
-        for orphan in on_token.keys().filter(|id| !in_store.contains(*id)) {
+        // A token object no loaded material names is an orphan, unless a row of a key not
+        // loaded (a tombstone) names it: only those few are looked up.
+        let mut unmatched: HashSet<Uuid> = on_token.keys().copied().collect();
+        if !unmatched.is_empty() {
+            for material in keys.values().flat_map(|k| &k.materials) {
+                unmatched.remove(&material.id);
+            }
+        }
+        let unmatched: Vec<Uuid> = unmatched.into_iter().collect();
+        let orphans = self
+            .blocking(move |store| store.unknown_materials(&unmatched))
+            .await?;
+        for orphan in &orphans {
             tracing::warn!(material_id = %orphan, "token key object has no sidecar row; left in place");
         }
-        for key in &keys {
+        for key in keys.values() {
             self.refuse_foreign_objects(key, &mut on_token);
-            let live = (key.materials.iter())
-                .filter(|m| m.state.holds_material() && m.custody == Custody::TokenObject);
+            let live = key.materials.iter().filter(|m| has_token_object(m));
             for material in live.filter(|m| !on_token.contains_key(&m.id)) {
                 tracing::error!(
                     key_id = %key.id, material_id = %material.id,
@@ -48,15 +72,22 @@ impl Kms {
                 );
             }
         }
-        let mut keys = keys;
-        for key in &mut keys {
-            self.roll_back_unfinished_rotations(key).await?;
-            self.roll_back_unfinished_imports(key).await?;
+        let unfinished: Vec<Uuid> = (keys.values())
+            .filter(|k| k.materials.iter().any(|m| interrupted(m.state)))
+            .map(|k| k.id)
+            .collect();
+        for id in unfinished {
+            if let Some(key) = keys.get_mut(&id) {
+                let key = Arc::make_mut(key);
+                self.roll_back_unfinished_rotations(key).await?;
+                self.roll_back_unfinished_imports(key).await?;
+            }
         }
         tracing::info!(keys = keys.len(), aliases = aliases.len(), "sidecar loaded");
-        for key in keys {
-            self.remember(key);
-        }
+        self.keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .append(&mut keys);
         let mut map = self
             .aliases
             .write()
@@ -69,9 +100,7 @@ impl Kms {
     /// unwrapped one (CKA_LOCAL): an object made otherwise under the same CKA_ID is not
     /// the material the sidecar recorded, and is not used.
     fn refuse_foreign_objects(&self, key: &Key, on_token: &mut HashMap<Uuid, Origin>) {
-        let live = (key.materials.iter())
-            .filter(|m| m.state.holds_material() && m.custody == Custody::TokenObject);
-        for material in live {
+        for material in key.materials.iter().filter(|m| has_token_object(m)) {
             let expected = match material.import {
                 Some(_) => Origin::Unwrapped,
                 None => Origin::Generated,

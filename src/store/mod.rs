@@ -10,6 +10,7 @@ mod import_jobs;
 mod migrations;
 mod tags;
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -121,7 +122,7 @@ impl Store {
                 } else {
                     key.state.as_str()
                 },
-                key.policy,
+                &*key.policy,
                 key.current_material.map(|m| m.to_string()),
             ],
         )?;
@@ -155,7 +156,7 @@ impl Store {
                 key.id.to_string(),
                 key.description,
                 key.state.as_str(),
-                key.policy,
+                &*key.policy,
                 key.current_material.map(|m| m.to_string()),
                 key.deletion_date,
                 key.pending_window_days,
@@ -263,8 +264,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Every acknowledged key with its materials.
-    pub fn load_keys(&self) -> Result<Vec<Key>, StoreError> {
+    /// Every acknowledged key with its materials (oldest first), by id. Two passes in
+    /// table order, whatever the number of keys: the keys, then every material attached to
+    /// its key. Keys whose policy text is in `policies`, or the same as an earlier key's,
+    /// share one copy of it; `policies` collects the texts.
+    pub fn load_keys(
+        &self,
+        policies: &mut HashSet<Arc<str>>,
+    ) -> Result<BTreeMap<Uuid, Arc<Key>>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT key_id, created_at, description, key_usage, key_spec, origin, key_state,
@@ -272,20 +279,36 @@ impl Store {
                     rotation_enabled, rotation_period_days, next_rotation_at
              FROM keys WHERE key_state NOT IN (?1, ?2)",
         )?;
-        let mut keys = stmt
-            .query_map([CREATING, DELETED], key_from_row)?
-            .collect::<Result<Result<Vec<Key>, StoreError>, rusqlite::Error>>()??;
+        let mut keys: Vec<(Uuid, Arc<Key>)> = Vec::new();
+        let mut rows = stmt.query([CREATING, DELETED])?;
+        while let Some(row) = rows.next()? {
+            let key = key_from_row(row, policies)??;
+            keys.push((key.id, Arc::new(key)));
+        }
+        keys.sort_unstable_by_key(|(id, _)| *id);
         let mut stmt = conn.prepare(
             "SELECT material_id, state, custody, created_at, rotation_type, key_check_value,
-                    unwrapped_by, valid_to, description FROM key_materials
-             WHERE key_id = ?1 ORDER BY created_at, material_id",
+                    unwrapped_by, valid_to, description, key_id FROM key_materials",
         )?;
-        for key in &mut keys {
-            key.materials = stmt
-                .query_map([key.id.to_string()], material_from_row)?
-                .collect::<Result<Result<Vec<Material>, StoreError>, rusqlite::Error>>()??;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            // The materials of keys not loaded (Creating, Deleted) are passed over.
+            let Ok(at) = keys.binary_search_by_key(&uuid_at(row, 9)?, |(id, _)| *id) else {
+                continue;
+            };
+            let material = material_from_row(row)??;
+            // Not shared yet: each Arc was made just above.
+            if let Some(key) = Arc::get_mut(&mut keys[at].1) {
+                // Most keys have one material: no room for more until a second comes.
+                key.materials.reserve_exact(1);
+                key.materials.push(material);
+            }
         }
-        Ok(keys)
+        for key in keys.iter_mut().filter_map(|(_, key)| Arc::get_mut(key)) {
+            key.materials.sort_by_key(|m| (m.created_at, m.id));
+        }
+        // Sorted by id: the map is built in one pass, its nodes full.
+        Ok(keys.into_iter().collect())
     }
 
     /// Tags of a key, sorted by tag key.
@@ -337,12 +360,17 @@ impl Store {
         }))
     }
 
-    /// Ids of every material the sidecar knows, for reconciliation with the token.
-    pub fn material_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+    /// Those of `ids` that no material row has, for reconciliation with the token.
+    pub fn unknown_materials(&self, ids: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT material_id FROM key_materials")?;
-        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?;
-        ids.map(|id| parse_uuid(&id?)).collect()
+        let mut stmt = conn.prepare("SELECT 1 FROM key_materials WHERE material_id = ?1")?;
+        let mut unknown = Vec::new();
+        for id in ids {
+            if !stmt.exists([id.to_string()])? {
+                unknown.push(*id);
+            }
+        }
+        Ok(unknown)
     }
 }
 
@@ -432,7 +460,10 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn key_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Key, StoreError>> {
+fn key_from_row(
+    row: &Row<'_>,
+    policies: &mut HashSet<Arc<str>>,
+) -> rusqlite::Result<Result<Key, StoreError>> {
     let text = |i: usize| row.get::<_, String>(i);
     let (id, usage, spec, origin, state) = (text(0)?, text(3)?, text(4)?, text(5)?, text(6)?);
     let current: Option<String> = row.get(8)?;
@@ -441,7 +472,16 @@ fn key_from_row(row: &Row<'_>) -> rusqlite::Result<Result<Key, StoreError>> {
         period_days: row.get(12)?,
         next_at: row.get(13)?,
     };
-    let (created_at, description, policy) = (row.get(1)?, text(2)?, text(7)?);
+    let (created_at, description) = (row.get(1)?, text(2)?);
+    let policy_text = row.get_ref(7)?.as_str()?;
+    let policy = match policies.get(policy_text) {
+        Some(shared) => shared.clone(),
+        None => {
+            let policy: Arc<str> = policy_text.into();
+            policies.insert(policy.clone());
+            policy
+        }
+    };
     let (deletion_date, pending_window_days) = (row.get(9)?, row.get(10)?);
     Ok((|| {
         Ok(Key {
@@ -501,4 +541,80 @@ fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
 
 fn uuid_at(row: &Row<'_>, index: usize) -> Result<Uuid, StoreError> {
     parse_uuid(&row.get::<_, String>(index)?)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn key(policy: &str, created: &[(Uuid, i64)]) -> Key {
+        Key {
+            id: Uuid::new_v4(),
+            created_at: 0,
+            description: String::new(),
+            usage: KeyUsage::EncryptDecrypt,
+            spec: KeySpec::SymmetricDefault,
+            origin: Origin::AwsKms,
+            state: KeyState::Enabled,
+            policy: policy.into(),
+            current_material: created.first().map(|(id, _)| *id),
+            materials: created
+                .iter()
+                .map(|&(id, created_at)| Material {
+                    id,
+                    state: MaterialState::Enabled,
+                    custody: Custody::TokenObject,
+                    created_at,
+                    rotation_type: None,
+                    import: None,
+                })
+                .collect(),
+            deletion_date: None,
+            pending_window_days: None,
+            rotation: Rotation::default(),
+        }
+    }
+
+    #[test]
+    fn keys_load_with_their_own_materials_oldest_first_and_shared_policy_texts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sidecar.sqlite3")).unwrap();
+        let (m1, m2, m3) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        // Written newest first: the load orders by creation time, not by row.
+        let two = key("{\"a\":1}", &[(m2, 20), (m1, 10)]);
+        let one = key("{\"a\":1}", &[(m3, 5)]);
+        let creating = key("{\"b\":2}", &[(Uuid::new_v4(), 1)]);
+        let bare = key("{\"c\":3}", &[]);
+        store.insert_key(&two, &[], false, &[]).unwrap();
+        store.insert_key(&one, &[], false, &[]).unwrap();
+        store.insert_key(&creating, &[], true, &[]).unwrap();
+        store.insert_key(&bare, &[], false, &[]).unwrap();
+        let shared: Arc<str> = "{\"c\":3}".into();
+        let mut policies = HashSet::from([shared.clone()]);
+        let keys = store.load_keys(&mut policies).unwrap();
+        assert_eq!(keys.len(), 3, "the Creating key is not loaded");
+        let ids = |k: &Key| k.materials.iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(&keys[&two.id]), [m1, m2]);
+        assert_eq!(ids(&keys[&one.id]), [m3]);
+        assert!(keys[&bare.id].materials.is_empty());
+        assert!(Arc::ptr_eq(&keys[&two.id].policy, &keys[&one.id].policy));
+        assert!(Arc::ptr_eq(&keys[&bare.id].policy, &shared));
+        assert_eq!(keys[&one.id].materials.capacity(), 1);
+    }
+
+    #[test]
+    fn unknown_materials_are_the_ids_without_a_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("sidecar.sqlite3")).unwrap();
+        let recorded = Uuid::new_v4();
+        store
+            .insert_key(&key("{}", &[(recorded, 1)]), &[], false, &[])
+            .unwrap();
+        let stray = Uuid::new_v4();
+        assert_eq!(
+            store.unknown_materials(&[recorded, stray]).unwrap(),
+            [stray]
+        );
+    }
 }
