@@ -8,7 +8,9 @@
 //! material has no token object, so start-up makes no token call for it). Then the daemon
 //! is started on it and the report gives the time from spawning it to its "listening"
 //! banner, and its VmRSS (and peak VmHWM) from /proc once idle. An empty sidecar is
-//! measured first, so the report also gives the memory each key adds.
+//! measured first, so the report also gives the memory each key adds. Last, a real key is
+//! made through the API (with HSMKMS_TEST_CUSTODY=wrapped, in wrapped custody) and the
+//! median of 500 Encrypt calls on it, one at a time after one warm-up, is reported.
 //!
 //! Environment: BENCH_KEYS (counts, default 1000000), BENCH_IDLE_SECONDS (how long the
 //! daemon idles before its memory is read, default 3), BENCH_DAEMON (another hsmkms binary
@@ -49,8 +51,8 @@ fn main() {
         cpu_model()
     );
     println!(
-        "{:>9}  {:>8}  {:>11}  {:>8}  {:>8}  {:>13}",
-        "keys", "fill s", "banner s", "RSS MiB", "HWM MiB", "RSS B/key"
+        "{:>9}  {:>8}  {:>11}  {:>8}  {:>8}  {:>13}  {:>14}",
+        "keys", "fill s", "banner s", "RSS MiB", "HWM MiB", "RSS B/key", "Encrypt p50 ms"
     );
     let empty = measure(0, idle);
     println!("{}", empty.line(None));
@@ -66,6 +68,7 @@ struct Measured {
     banner: Duration,
     rss_kib: u64,
     hwm_kib: u64,
+    encrypt_p50: Duration,
 }
 
 impl Measured {
@@ -78,13 +81,14 @@ impl Measured {
             _ => "-".to_owned(),
         };
         format!(
-            "{:>9}  {:>8.2}  {:>11.3}  {:>8.1}  {:>8.1}  {:>13}",
+            "{:>9}  {:>8.2}  {:>11.3}  {:>8.1}  {:>8.1}  {:>13}  {:>14.3}",
             self.keys,
             self.fill.as_secs_f64(),
             self.banner.as_secs_f64(),
             self.rss_kib as f64 / 1024.0,
             self.hwm_kib as f64 / 1024.0,
-            per_key
+            per_key,
+            self.encrypt_p50.as_secs_f64() * 1e3
         )
     }
 }
@@ -97,9 +101,10 @@ fn measure(count: usize, idle: Duration) -> Measured {
     let started = Instant::now();
     fill(&db, count);
     let fill = started.elapsed();
-    let (mut child, banner) = start(dir.path());
+    let (mut child, banner, endpoint) = start(dir.path());
     std::thread::sleep(idle);
     let (rss_kib, hwm_kib) = memory(child.id());
+    let encrypt_p50 = encrypt_p50(&endpoint);
     let _ = child.kill();
     let _ = child.wait();
     if std::env::var_os("BENCH_SHOW_LOG").is_some() {
@@ -112,7 +117,40 @@ fn measure(count: usize, idle: Duration) -> Measured {
         banner,
         rss_kib,
         hwm_kib,
+        encrypt_p50,
     }
+}
+
+/// The median latency of Encrypt (16 bytes), one request at a time, on a key made now.
+fn encrypt_p50(endpoint: &str) -> Duration {
+    let host = endpoint.trim_start_matches("http://");
+    let call = |target: &str, body: &str| {
+        let request = common::signed_request(
+            host,
+            Some(target),
+            body,
+            common::DEV_KEY,
+            std::time::SystemTime::now(),
+            "Connection: close\r\n",
+        );
+        let (status, answer, _) = common::exchange(host, &request);
+        assert_eq!(status, 200, "{target}: {answer}");
+        answer
+    };
+    let made = call("TrentService.CreateKey", "{}");
+    let key = made["KeyMetadata"]["KeyId"].as_str().expect("key id");
+    let body = serde_json::json!({ "KeyId": key, "Plaintext": "AAAAAAAAAAAAAAAAAAAAAA==" });
+    let body = body.to_string();
+    call("TrentService.Encrypt", &body);
+    let mut times: Vec<Duration> = (0..500)
+        .map(|_| {
+            let started = Instant::now();
+            call("TrentService.Encrypt", &body);
+            started.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
 }
 
 /// Makes the schema as the daemon does, then writes `count` keys in one transaction.
@@ -175,8 +213,9 @@ fn fill(db: &Path, count: usize) {
     tx.commit().expect("commit");
 }
 
-/// Spawns the daemon on the token and sidecar in `dir`; the time to its banner.
-fn start(dir: &Path) -> (Child, Duration) {
+/// Spawns the daemon on the token and sidecar in `dir`; the time to its banner, and its
+/// endpoint.
+fn start(dir: &Path) -> (Child, Duration, String) {
     let log = std::fs::File::create(dir.join("daemon.log")).expect("log file");
     let started = Instant::now();
     let daemon =
@@ -200,14 +239,14 @@ fn start(dir: &Path) -> (Child, Duration) {
             let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
             panic!("the daemon exited before its banner\n{log}");
         }
-        if line.starts_with("hsmkms listening on ") {
-            break;
+        if let Some(endpoint) = line.strip_prefix("hsmkms listening on ") {
+            let endpoint = endpoint.trim().to_owned();
+            let banner = started.elapsed();
+            // Keep reading so the daemon never writes into a closed pipe.
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+            return (child, banner, endpoint);
         }
     }
-    let banner = started.elapsed();
-    // Keep reading so the daemon never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (child, banner)
 }
 
 /// VmRSS and VmHWM of `pid`, in KiB.

@@ -324,7 +324,7 @@ impl Drop for Daemon {
 
 /// Sends raw request text to `addr` on a new connection and reads the whole answer:
 /// (status, parsed JSON body, headers text in lower case).
-fn exchange(addr: &str, request: &str) -> (u16, serde_json::Value, String) {
+pub fn exchange(addr: &str, request: &str) -> (u16, serde_json::Value, String) {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.write_all(request.as_bytes()).expect("write");
     let mut response = String::new();
