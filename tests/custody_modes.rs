@@ -39,6 +39,10 @@ async fn decrypt(client: &Client, blob: &[u8]) -> Vec<u8> {
     out.plaintext().expect("plaintext").as_ref().to_vec()
 }
 
+async fn assert_decrypts(client: &Client, blob: &[u8], text: &[u8]) {
+    assert_eq!(decrypt(client, blob).await, text);
+}
+
 async fn new_key(client: &Client) -> String {
     common::new_key(client).await
 }
@@ -58,10 +62,7 @@ async fn keys_keep_their_custody_across_mode_switches_and_restarts() {
     let wrapped_key = new_key(&client).await;
     let wrapped_material = current_material(&client, &wrapped_key).await;
     let sealed_by_wrapped_key = encrypt(&client, &wrapped_key, b"made in wrapped mode").await;
-    assert_eq!(
-        decrypt(&client, &sealed_by_token_key).await,
-        b"made in token_object mode"
-    );
+    assert_decrypts(&client, &sealed_by_token_key, b"made in token_object mode").await;
     let data_key = (client.generate_data_key().key_id(&wrapped_key))
         .number_of_bytes(32)
         .send()
@@ -86,14 +87,8 @@ async fn keys_keep_their_custody_across_mode_switches_and_restarts() {
     // A crash and a restart: both keys still decrypt what they made.
     daemon.restart();
     let client = daemon.client();
-    assert_eq!(
-        decrypt(&client, &sealed_by_wrapped_key).await,
-        b"made in wrapped mode"
-    );
-    assert_eq!(
-        decrypt(&client, &reencrypted).await,
-        b"made in token_object mode"
-    );
+    assert_decrypts(&client, &sealed_by_wrapped_key, b"made in wrapped mode").await;
+    assert_decrypts(&client, &reencrypted, b"made in token_object mode").await;
     let plain = (client.decrypt().ciphertext_blob(Blob::new(data_key_blob)))
         .send()
         .await
@@ -115,14 +110,8 @@ async fn keys_keep_their_custody_across_mode_switches_and_restarts() {
     daemon.set_env("HSMKMS__HSM__CUSTODY", "token_object");
     daemon.restart();
     let client = daemon.client();
-    assert_eq!(
-        decrypt(&client, &sealed_by_wrapped_key).await,
-        b"made in wrapped mode"
-    );
-    assert_eq!(
-        decrypt(&client, &sealed_after_rotation).await,
-        b"after rotation"
-    );
+    assert_decrypts(&client, &sealed_by_wrapped_key, b"made in wrapped mode").await;
+    assert_decrypts(&client, &sealed_after_rotation, b"after rotation").await;
     let later_key = new_key(&client).await;
     let later_material = current_material(&client, &later_key).await;
     daemon.kill();

@@ -22,7 +22,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use hsmkms::kms::Identity;
@@ -215,20 +215,13 @@ fn fill(db: &Path, count: usize) {
 
 /// Spawns the daemon on the token and sidecar in `dir`; the time to its banner, and its
 /// endpoint.
+#[allow(clippy::zombie_processes)] // the caller kills and waits it; a panic ends the run
 fn start(dir: &Path) -> (Child, Duration, String) {
     let log = std::fs::File::create(dir.join("daemon.log")).expect("log file");
     let started = Instant::now();
     let daemon =
         std::env::var_os("BENCH_DAEMON").unwrap_or_else(|| env!("CARGO_BIN_EXE_hsmkms").into());
-    let mut child = Command::new(daemon)
-        .arg("--config")
-        .arg(dir.join("hsmkms.toml"))
-        .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
+    let mut child = common::daemon_command(&daemon, dir, log)
         .spawn()
         .expect("spawn hsmkms");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -236,6 +229,7 @@ fn start(dir: &Path) -> (Child, Duration, String) {
     loop {
         line.clear();
         if stdout.read_line(&mut line).expect("read banner") == 0 {
+            let _ = child.wait();
             let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
             panic!("the daemon exited before its banner\n{log}");
         }

@@ -437,6 +437,22 @@ pub fn create_kek(dir: &Path) -> String {
     stdout
 }
 
+/// The daemon `program` on the settings and token under `dir`, logging to `log`, its
+/// banner on a pipe.
+pub fn daemon_command(program: &std::ffi::OsStr, dir: &Path, log: std::fs::File) -> Command {
+    let mut command = Command::new(program);
+    command
+        .arg("--config")
+        .arg(dir.join("hsmkms.toml"))
+        .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log);
+    command
+}
+
 /// Starts the daemon and waits for its banner: the AWS API's "listening on" line, then
 /// the Cloud KMS API's, up to the "try:" line. Returns both base URLs.
 fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, String, String) {
@@ -445,16 +461,8 @@ fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, String, String) {
         .append(true)
         .open(dir.join("daemon.log"))
         .expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hsmkms"))
-        .arg("--config")
-        .arg(dir.join("hsmkms.toml"))
-        .env("SOFTHSM2_CONF", dir.join("softhsm2.conf"))
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
+    let mut child = daemon_command(env!("CARGO_BIN_EXE_hsmkms").as_ref(), dir, log)
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
         .spawn()
         .expect("spawn hsmkms");
     let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -788,16 +796,8 @@ pub fn start_refused(lines: &str, env: &[(&str, &str)]) -> (std::process::ExitSt
     init_token(dir.path());
     add_server_settings(dir.path(), lines);
     let log = std::fs::File::create(dir.path().join("daemon.log")).expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hsmkms"))
-        .arg("--config")
-        .arg(dir.path().join("hsmkms.toml"))
-        .env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
+    let mut child = daemon_command(env!("CARGO_BIN_EXE_hsmkms").as_ref(), dir.path(), log)
         .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
         .spawn()
         .expect("spawn hsmkms");
     // The first line is the banner if the daemon started, or nothing once it has exited.
