@@ -53,9 +53,9 @@ run: token build
 # builds (make build, make run) never have it.
 # The second pass runs the suites that make and use keys again with every test daemon in
 # wrapped custody (tests/common: HSMKMS_TEST_CUSTODY), so both modes stay tested.
-WRAPPED_SUITES := $(WRAPPED_TESTS:%=--test %)
 WRAPPED_TESTS := lifecycle key_state_matrix errors aliases grants rotation tags_and_policies \
   audit security cloud_kms
+WRAPPED_SUITES := $(WRAPPED_TESTS:%=--test %)
 
 test: deps lint cloud-venv
 	$(CARGO) test --locked --features dev-clock --lib --tests -- --test-threads=2
