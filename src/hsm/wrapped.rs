@@ -361,11 +361,11 @@ impl Inner {
             AttributeType::Unwrap,
             AttributeType::Trusted,
         ];
-        let mut id = None;
+        let attributes = session.get_attributes(*handle, &wanted)?;
+        let id = id_in(&attributes);
         let mut flags = Vec::new();
-        for attribute in session.get_attributes(*handle, &wanted)? {
+        for attribute in attributes {
             match attribute {
-                Attribute::Id(bytes) => id = Uuid::from_slice(&bytes).ok(),
                 Attribute::Sensitive(v) => flags.push(("sensitive", v)),
                 Attribute::Extractable(v) => flags.push(("not extractable", !v)),
                 Attribute::Wrap(v) => flags.push(("wrap", v)),
@@ -390,6 +390,14 @@ impl Inner {
             )),
         }
     }
+}
+
+/// The CKA_ID among `attributes`, when it is a UUID.
+fn id_in(attributes: &[Attribute]) -> Option<Uuid> {
+    attributes.iter().find_map(|a| match a {
+        Attribute::Id(bytes) => Uuid::from_slice(bytes).ok(),
+        _ => None,
+    })
 }
 
 fn binding_input(id: Uuid, kek: Uuid, blob: &[u8]) -> Vec<u8> {
@@ -424,11 +432,7 @@ pub fn create_kek(
         }
         [handle] => {
             let attributes = session.get_attributes(*handle, &[AttributeType::Id])?;
-            let id = attributes.iter().find_map(|a| match a {
-                Attribute::Id(bytes) => Uuid::from_slice(bytes).ok(),
-                _ => None,
-            });
-            let id = id.ok_or_else(|| {
+            let id = id_in(&attributes).ok_or_else(|| {
                 HsmError::new(Fault::Other, format!("{label:?} has no usable CKA_ID"))
             })?;
             (id, false)

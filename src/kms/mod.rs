@@ -249,7 +249,6 @@ impl Kms {
         }
     }
 
-    /// Whether the material `id` of `key` can be used: its token object is known.
     fn any_key_unavailable(&self) -> bool {
         let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
         keys.values()

@@ -334,11 +334,7 @@ impl Store {
 
     /// Stores the wrapped blob of a material version not yet usable (a rotation's).
     pub fn save_wrapped(&self, material_id: Uuid, blob: &WrappedBlob) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        put_wrapped(&tx, material_id, blob)?;
-        tx.commit()?;
-        Ok(())
+        put_wrapped(&self.conn(), material_id, blob)
     }
 
     /// The wrapped blob of material `material_id`, when it is in wrapped custody and not
@@ -374,12 +370,8 @@ impl Store {
     }
 }
 
-fn put_wrapped(
-    tx: &rusqlite::Transaction<'_>,
-    material_id: Uuid,
-    blob: &WrappedBlob,
-) -> Result<(), StoreError> {
-    tx.execute(
+fn put_wrapped(conn: &Connection, material_id: Uuid, blob: &WrappedBlob) -> Result<(), StoreError> {
+    conn.execute(
         "UPDATE key_materials SET wrapping_key_id = ?2, wrapped_material = ?3, wrapped_binding = ?4
          WHERE material_id = ?1",
         params![
