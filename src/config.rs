@@ -96,6 +96,9 @@ pub struct AuditSettings {
     pub rotate_bytes: u64,
     /// Seconds between checkpoints while records are written.
     pub checkpoint_seconds: u64,
+    /// Under load (more than one record waiting), how many microseconds a write waits
+    /// for more records to share its fsync. 0 writes at once.
+    pub commit_delay_micros: u64,
 }
 
 impl Default for AuditSettings {
@@ -105,6 +108,7 @@ impl Default for AuditSettings {
             path: None,
             rotate_bytes: 64 * 1024 * 1024,
             checkpoint_seconds: 60,
+            commit_delay_micros: 200,
         }
     }
 }

@@ -134,6 +134,7 @@ async fn open_audit(settings: &Settings, hsm: &Hsm) -> Result<audit::AuditLog, S
         dir: settings.audit_dir(),
         rotate_bytes: settings.audit.rotate_bytes,
         checkpoint_every: std::time::Duration::from_secs(settings.audit.checkpoint_seconds),
+        commit_delay: std::time::Duration::from_micros(settings.audit.commit_delay_micros),
     };
     tracing::info!(dir = %options.dir.display(), "audit log");
     let (hsm, runtime) = (hsm.clone(), tokio::runtime::Handle::current());

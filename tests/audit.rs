@@ -283,3 +283,43 @@ async fn requests_fail_closed_while_the_audit_log_cannot_be_written() {
     let (code, out) = d.tool(&["audit", "verify", d.audit_dir().to_str().expect("path")]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// Concurrent requests share one write (and its fsync); a request served alone is written
+/// at once. The commit delay here is far longer than the test may take, so a write that
+/// waited for it instead of for the requests in progress would show.
+#[tokio::test]
+async fn concurrent_requests_share_a_write_and_a_lone_one_is_not_delayed() {
+    let d = Daemon::start_with_env(&[("HSMKMS__AUDIT__COMMIT_DELAY_MICROS", "60000000")]);
+    let client = d.client();
+    let key = new_key(&client).await;
+    let started = std::time::Instant::now();
+    common::encrypt(&client, &key, "alone").await;
+    let writes_before = writes(&d);
+    let mut load = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (client, key) = (client.clone(), key.clone());
+        load.spawn(async move { common::encrypt(&client, &key, "together").await });
+    }
+    load.join_all().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "a write waited for the commit delay: {:?}",
+        started.elapsed()
+    );
+    let writes = writes(&d) - writes_before;
+    assert!(writes < 16.0, "16 concurrent requests took {writes} writes");
+    let recorded = records(&d.audit_dir())
+        .iter()
+        .filter(|r| r["operation"] == "TrentService.Encrypt")
+        .count();
+    assert_eq!(recorded, 17);
+}
+
+/// The audit writes made so far, from the operator's metrics.
+fn writes(d: &Daemon) -> f64 {
+    let address = d.endpoint.trim_start_matches("http://");
+    common::sample(
+        &common::get(address, "/metrics").2,
+        "hsmkms_audit_batch_records_count",
+    )
+}

@@ -168,6 +168,7 @@ impl Service {
         body: Result<&[u8], ApiError>,
         started: Instant,
     ) -> Response<Full<Bytes>> {
+        let serving = self.audit.serving();
         let request_id = Uuid::new_v4().to_string();
         let time_ms = audited::now_ms();
         let target = target(parts);
@@ -200,7 +201,8 @@ impl Service {
             time_ms,
         };
         let authenticated = answered.principal.is_some();
-        if let Err(e) = self.audit.record(audited::record(parts, answered)).await {
+        let event = audited::record(parts, answered);
+        if let Err(e) = self.audit.record_request(serving, event).await {
             tracing::error!(%request_id, error = %e, "request not audited; answered KMSInternalException");
             result = Err(audited::unaudited());
         }

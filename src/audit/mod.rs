@@ -10,7 +10,7 @@ mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use prometheus_client::metrics::histogram::Histogram;
@@ -46,12 +46,17 @@ pub struct Options {
     pub rotate_bytes: u64,
     /// A checkpoint is written when this long has passed with records not yet covered.
     pub checkpoint_every: std::time::Duration,
+    /// Under load, how long a write waits for more records to share its fsync.
+    pub commit_delay: std::time::Duration,
 }
 
 /// The log's handle. Cheap to share; records go to one writer thread.
 pub struct AuditLog {
     sender: Mutex<Option<std::sync::mpsc::Sender<Job>>>,
     healthy: Arc<AtomicBool>,
+    /// Requests being served whose record is not sent yet: the writer waits for them (up
+    /// to the commit delay) so that they share its fsync.
+    in_flight: Arc<AtomicUsize>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// How long each group commit took and how many records it held, for the metrics.
     stats: WriteStats,
@@ -79,8 +84,15 @@ impl AuditLog {
     /// Opens (or continues) the chain in `options.dir` and starts the writer. Blocking.
     pub fn open(options: Options, signer: Signer) -> Result<AuditLog, AuditError> {
         let healthy = Arc::new(AtomicBool::new(true));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let stats = WriteStats::new();
-        let writer = Writer::open(options, signer, healthy.clone(), stats.clone())?;
+        let writer = Writer::open(
+            options,
+            signer,
+            healthy.clone(),
+            in_flight.clone(),
+            stats.clone(),
+        )?;
         let (sender, receiver) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -89,6 +101,7 @@ impl AuditLog {
         Ok(AuditLog {
             sender: Mutex::new(Some(sender)),
             healthy,
+            in_flight,
             thread: Mutex::new(Some(thread)),
             stats,
         })
@@ -99,6 +112,7 @@ impl AuditLog {
         AuditLog {
             sender: Mutex::new(None),
             healthy: Arc::new(AtomicBool::new(true)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             thread: Mutex::new(None),
             stats: WriteStats::new(),
         }
@@ -112,6 +126,18 @@ impl AuditLog {
     /// Whether the last write succeeded (readiness).
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::SeqCst)
+    }
+
+    /// Marks a request as being served until its record is sent (`record_request`).
+    pub fn serving(&self) -> Serving {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        Serving(self.in_flight.clone())
+    }
+
+    /// Appends the record of the request `serving` marked; returns once it is durable.
+    pub async fn record_request(&self, serving: Serving, event: Event) -> Result<(), AuditError> {
+        drop(serving);
+        self.record(event).await
     }
 
     /// Appends `event`; returns once it is durable on disk.
@@ -147,6 +173,15 @@ impl AuditLog {
         if let Some(thread) = thread {
             let _ = thread.join();
         }
+    }
+}
+
+/// A request being served, counted until its record is sent or the request is dropped.
+pub struct Serving(Arc<AtomicUsize>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -3,7 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -62,6 +62,7 @@ pub(super) struct Writer {
     options: Options,
     signer: Signer,
     healthy: Arc<AtomicBool>,
+    in_flight: Arc<AtomicUsize>,
     head: Head,
     /// The file being appended to, and how long we know it to be.
     path: PathBuf,
@@ -79,6 +80,7 @@ impl Writer {
         options: Options,
         signer: Signer,
         healthy: Arc<AtomicBool>,
+        in_flight: Arc<AtomicUsize>,
         stats: WriteStats,
     ) -> Result<Writer, AuditError> {
         let io = |e: std::io::Error| AuditError(format!("{}: {e}", options.dir.display()));
@@ -102,6 +104,7 @@ impl Writer {
             options,
             signer,
             healthy,
+            in_flight,
             head,
             path,
             len,
@@ -128,13 +131,7 @@ impl Writer {
             let wait = wait.saturating_sub(self.last_checkpoint.elapsed());
             match jobs.recv_timeout(wait) {
                 Ok(first) => {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match jobs.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
+                    let batch = self.gather(first, &jobs);
                     self.commit(batch);
                 }
                 Err(RecvTimeoutError::Timeout) => self.timed_checkpoint(),
@@ -147,6 +144,29 @@ impl Writer {
             }
         }
         tracing::info!(last_seq = self.head.seq - 1, "audit log closed");
+    }
+
+    /// The records for one write: those queued behind `first`, and those of requests still
+    /// being served, until they have all come or the commit delay has passed. Concurrent
+    /// requests so share one fsync; a lone request is written at once.
+    fn gather(&self, first: Job, jobs: &Receiver<Job>) -> Vec<Job> {
+        let until = Instant::now() + self.options.commit_delay;
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            if let Ok(job) = jobs.try_recv() {
+                batch.push(job);
+                continue;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if self.in_flight.load(Ordering::SeqCst) == 0 || left.is_zero() {
+                break;
+            }
+            match jobs.recv_timeout(left) {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        batch
     }
 
     fn timed_checkpoint(&mut self) {

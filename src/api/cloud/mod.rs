@@ -160,6 +160,7 @@ impl CloudService {
         body: Result<&[u8], CloudError>,
         started: Instant,
     ) -> Response<Full<Bytes>> {
+        let serving = self.aws.audit.serving();
         let request_id = Uuid::new_v4().to_string();
         let time_ms = audited::now_ms();
         let routed = route::route(&parts.method, parts.uri.path());
@@ -193,7 +194,7 @@ impl CloudService {
             &result,
         );
         let authenticated = matches!(&record, Event::Request(r) if r.principal.is_some());
-        if let Err(e) = self.aws.audit.record(record).await {
+        if let Err(e) = self.aws.audit.record_request(serving, record).await {
             tracing::error!(%request_id, error = %e, "request not audited; answered INTERNAL");
             result = Err(CloudError::unaudited());
         }
