@@ -65,7 +65,7 @@ enum AuditTool {
     },
 }
 
-// Token and sidecar calls run on blocking threads. Sidecar writes take one lock, so under a
+// Sidecar calls run on blocking threads (token calls on the token's own). Sidecar writes take one lock, so under a
 // burst more threads only wait, and each thread keeps its own allocator heap: the pool is
 // bounded well below tokio's default of 512 (measured with `make bench`, CreateKey at 256).
 fn main() -> ExitCode {

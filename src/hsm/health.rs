@@ -1,7 +1,6 @@
 //! What operators see of the token: readiness, the session pool, call latencies, and the
 //! orderly close at shutdown (sessions closed, then C_Finalize).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cryptoki::session::SessionState;
@@ -23,11 +22,11 @@ pub struct PoolStats {
 impl Hsm {
     /// The session pool now.
     pub fn pool(&self) -> PoolStats {
-        let size = self.inner.pool_size;
+        let (in_use, waiting) = self.inner.calls.load();
         PoolStats {
-            size,
-            in_use: size.saturating_sub(self.inner.permits.available_permits()),
-            waiting: self.inner.waiting.load(Ordering::Relaxed),
+            size: self.inner.pool_size,
+            in_use,
+            waiting,
         }
     }
 
@@ -64,16 +63,9 @@ impl Hsm {
     /// initialised: finalizing under a running call could crash the process.
     pub async fn close(&self, within: Duration) {
         self.inner.availability.close();
-        let permits = u32::try_from(self.inner.pool_size).unwrap_or(u32::MAX);
-        let all = self.inner.permits.clone().acquire_many_owned(permits);
-        match tokio::time::timeout(within, all).await {
-            Ok(Ok(permits)) => permits.forget(),
-            _ => {
-                tracing::warn!(
-                    "token calls still running at shutdown: the module is not finalized"
-                );
-                return;
-            }
+        if !self.inner.calls.close(within).await {
+            tracing::warn!("token calls still running at shutdown: the module is not finalized");
+            return;
         }
         let inner = self.inner.clone();
         let closed = tokio::task::spawn_blocking(move || {
@@ -104,28 +96,6 @@ impl Inner {
             SessionState::RwUser | SessionState::RoUser => Ok(()),
             _ => Err(HsmError::new(Fault::LoggedOut, "not logged in")),
         }
-    }
-}
-
-/// Counts a call while it waits for a session; uncounted when dropped, even if the
-/// waiting request is cancelled.
-pub(super) struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    /// A place in the queue, unless `max` calls already wait.
-    pub(super) fn enter(count: &'a AtomicUsize, max: usize) -> Option<Waiting<'a>> {
-        count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Waiting(count))
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

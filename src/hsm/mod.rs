@@ -5,6 +5,7 @@
 mod agree;
 mod asym;
 mod data_pair;
+mod dispatch;
 mod error;
 mod health;
 mod import;
@@ -20,7 +21,6 @@ mod vetting;
 mod wrapped;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,6 @@ use cryptoki::object::{Attribute, AttributeType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -97,15 +96,10 @@ struct Inner {
     anchor: Mutex<Option<Session>>,
     /// Idle sessions ready for the next call.
     idle: Mutex<Vec<Session>>,
-    /// Bounds the sessions in use at once.
-    permits: Arc<Semaphore>,
+    /// The token threads, one per pooled session, and the calls waiting for them.
+    calls: dispatch::Dispatcher,
     /// How many sessions the pool holds.
     pool_size: usize,
-    /// How long a request waits for a free session before giving up.
-    acquire_timeout: Duration,
-    /// Calls waiting for a session now, and how many may.
-    waiting: AtomicUsize,
-    max_waiters: usize,
     /// CKA_ID to vetted object: lookups on a token are linear scans.
     handles: RwLock<HashMap<Uuid, Indexed>>,
     /// CKA_IDs whose objects the domain refused: never indexed again in this process.
@@ -148,11 +142,12 @@ impl Hsm {
             pin: AuthPin::from(pin.as_str()),
             anchor: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
-            permits: Arc::new(Semaphore::new(settings.session_pool_size)),
+            calls: dispatch::Dispatcher::start(
+                settings.session_pool_size,
+                settings.max_waiters,
+                Duration::from_millis(settings.acquire_timeout_ms),
+            )?,
             pool_size: settings.session_pool_size,
-            acquire_timeout: Duration::from_millis(settings.acquire_timeout_ms),
-            waiting: AtomicUsize::new(0),
-            max_waiters: settings.max_waiters,
             handles: RwLock::new(HashMap::new()),
             refused: RwLock::new(HashSet::new()),
             public: RwLock::new(HashMap::new()),
@@ -333,7 +328,7 @@ impl Hsm {
             .await
     }
 
-    /// Runs `op` with a pooled session on a blocking thread, again after a lost session or
+    /// Runs `op` with a pooled session on a token thread, again after a lost session or
     /// login is re-established.
     async fn call<R, F>(&self, op: F) -> Result<R, HsmError>
     where
@@ -360,42 +355,24 @@ impl Hsm {
     {
         let function = health::operation_name::<F>();
         self.refuse_while_down()?;
-        let permit = self.acquire().await?;
         let inner = self.inner.clone();
-        let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            inner.run_with(retry, &op)
-        })
-        .await
-        .map_err(|e| HsmError::new(Fault::Other, format!("token call failed: {e}")))?;
-        let histogram = self
+        let result = self
             .inner
-            .call_seconds
-            .get_or_create_owned(&metrics::Function { function });
-        metrics::observe(&histogram, started.elapsed());
+            .calls
+            .run(move || {
+                let started = Instant::now();
+                let result = inner.run_with(retry, &op);
+                let histogram = inner
+                    .call_seconds
+                    .get_or_create_owned(&metrics::Function { function });
+                metrics::observe(&histogram, started.elapsed());
+                result
+            })
+            .await;
         if matches!(&result, Err(e) if e.fault == Fault::TokenUnavailable) {
             self.recover();
         }
         result
-    }
-}
-
-impl Hsm {
-    /// A session permit: at once when one is free, after a bounded wait when few calls
-    /// wait, and never when the queue is full (shed rather than let latency grow).
-    async fn acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, HsmError> {
-        let inner = &self.inner;
-        if let Ok(permit) = inner.permits.clone().try_acquire_owned() {
-            return Ok(permit);
-        }
-        let _waiting = health::Waiting::enter(&inner.waiting, inner.max_waiters)
-            .ok_or_else(|| HsmError::new(Fault::Overloaded, "too many calls wait for a session"))?;
-        let acquire = inner.permits.clone().acquire_owned();
-        tokio::time::timeout(inner.acquire_timeout, acquire)
-            .await
-            .map_err(|_| HsmError::new(Fault::Busy, "no token session free in time"))?
-            .map_err(|e| HsmError::new(Fault::Other, e.to_string()))
     }
 }
 

@@ -49,8 +49,8 @@ impl Availability {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Tells the probing task to end; a probe under way holds a session permit, so a
-    /// close waiting for every permit also waits for it.
+    /// Tells the probing task to end; a probe under way runs on a token thread, so a close
+    /// waiting for those threads also waits for it.
     pub(super) fn close(&self) {
         self.closing.store(true, Ordering::Release);
     }
@@ -104,20 +104,11 @@ impl Hsm {
             if availability.closing.load(Ordering::Acquire) {
                 break;
             }
-            // Every permit is free while calls fail fast; none is only while closing.
-            let Ok(permit) = self.inner.permits.clone().try_acquire_owned() else {
-                continue;
-            };
+            // The token threads are idle while calls fail fast: the probe takes one.
             let inner = self.inner.clone();
-            let probed = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                inner.probe_token()
-            })
-            .await;
-            match probed {
-                Ok(Ok(())) => break,
-                Ok(Err(e)) => tracing::debug!(error = %e, "the token is still unavailable"),
-                Err(e) => tracing::warn!(error = %e, "the token probe failed"),
+            match self.inner.calls.run(move || inner.probe_token()).await {
+                Ok(()) => break,
+                Err(e) => tracing::debug!(error = %e, "the token is still unavailable"),
             }
         }
         availability.probing.store(false, Ordering::Release);
