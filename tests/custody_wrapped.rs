@@ -45,7 +45,9 @@ fn token_session() -> Session {
 /// Objects (token or session) carrying `material` as CKA_ID, with CKA_TOKEN of each.
 fn objects_of(session: &Session, material: &str) -> Vec<bool> {
     let id = Uuid::parse_str(material).expect("uuid");
-    let found = (session.find_objects(&[Attribute::Id(id.as_bytes().to_vec())])).expect("find");
+    let found = session
+        .find_objects(&[Attribute::Id(id.as_bytes().to_vec())])
+        .expect("find");
     found
         .iter()
         .map(|h| {
@@ -55,6 +57,14 @@ fn objects_of(session: &Session, material: &str) -> Vec<bool> {
             matches!(attrs.first(), Some(Attribute::Token(true)))
         })
         .collect()
+}
+
+/// No object of `material` is left in the token once it was `when`.
+fn assert_destroyed(session: &Session, material: &str, when: &str) {
+    assert!(
+        objects_of(session, material).is_empty(),
+        "{when}: destroyed"
+    );
 }
 
 fn client(endpoint: &str) -> Client {
@@ -173,10 +183,7 @@ async fn wrapped_material_lives_in_session_objects_only_while_usable() {
     encrypt(&client, b).await;
     encrypt(&client, a).await;
     encrypt(&client, c).await;
-    assert!(
-        objects_of(&session, b_material).is_empty(),
-        "evicted: destroyed"
-    );
+    assert_destroyed(&session, b_material, "evicted");
     assert_eq!(objects_of(&session, a_material), [false]);
     assert_eq!(objects_of(&session, c_material), [false]);
 
@@ -187,35 +194,26 @@ async fn wrapped_material_lives_in_session_objects_only_while_usable() {
         .send()
         .await
         .expect("disable");
-    assert!(
-        objects_of(&session, a_material).is_empty(),
-        "disabled: destroyed"
-    );
+    assert_destroyed(&session, a_material, "disabled");
     client.enable_key().key_id(a).send().await.expect("enable");
     encrypt(&client, a).await;
     assert_eq!(objects_of(&session, a_material), [false]);
 
     // Deletion destroys it too.
-    (client
+    client
         .schedule_key_deletion()
         .key_id(c)
-        .pending_window_in_days(7))
-    .send()
-    .await
-    .expect("schedule deletion");
-    assert!(
-        objects_of(&session, c_material).is_empty(),
-        "pending deletion: destroyed"
-    );
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .expect("schedule deletion");
+    assert_destroyed(&session, c_material, "pending deletion");
     opened
         .kms
         .advance_clock(8 * 24 * 3600)
         .await
         .expect("advance clock");
-    assert!(
-        objects_of(&session, c_material).is_empty(),
-        "deleted: destroyed"
-    );
+    assert_destroyed(&session, c_material, "deleted");
     assert_eq!(
         opened.kms.hsm().unwrapped_count(),
         1,

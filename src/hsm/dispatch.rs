@@ -33,7 +33,7 @@ struct Counts {
 
 /// The queue and its threads. The threads end when this is dropped.
 pub(super) struct Dispatcher {
-    sender: Mutex<Sender<Job>>,
+    sender: Sender<Job>,
     counts: Arc<Counts>,
     threads: usize,
     max_waiters: usize,
@@ -59,7 +59,7 @@ impl Dispatcher {
                 .map_err(|e| HsmError::new(Fault::Other, format!("token thread: {e}")))?;
         }
         Ok(Dispatcher {
-            sender: Mutex::new(sender),
+            sender,
             counts,
             threads,
             max_waiters,
@@ -118,7 +118,7 @@ impl Dispatcher {
             state: state.clone(),
             run,
         };
-        if lock(&self.sender).send(job).is_err() {
+        if self.sender.send(job).is_err() {
             counts.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(HsmError::new(
                 Fault::Other,
