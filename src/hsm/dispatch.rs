@@ -20,7 +20,9 @@ const CANCELLED: u8 = 2;
 
 struct Job {
     state: Arc<AtomicU8>,
-    run: Box<dyn FnOnce() + Send>,
+    /// Runs the call, uncounts it from `running` and then answers, so that the caller's
+    /// next call already finds the room.
+    run: Box<dyn FnOnce(&AtomicUsize) + Send>,
 }
 
 /// Counts shared by the callers and the threads.
@@ -75,8 +77,10 @@ impl Dispatcher {
         F: FnOnce() -> Result<R, HsmError> + Send + 'static,
     {
         let (done, mut answer) = oneshot::channel();
-        let ticket = self.enqueue(Box::new(move || {
-            let _ = done.send(op());
+        let ticket = self.enqueue(Box::new(move |running: &AtomicUsize| {
+            let answer = op();
+            running.fetch_sub(1, Ordering::AcqRel);
+            let _ = done.send(answer);
         }))?;
         let answered = match tokio::time::timeout(self.wait_timeout, &mut answer).await {
             Ok(answered) => answered,
@@ -96,7 +100,7 @@ impl Dispatcher {
         }
     }
 
-    fn enqueue(&self, run: Box<dyn FnOnce() + Send>) -> Result<Ticket, HsmError> {
+    fn enqueue(&self, run: Box<dyn FnOnce(&AtomicUsize) + Send>) -> Result<Ticket, HsmError> {
         let counts = &self.counts;
         if counts.closed.load(Ordering::Acquire) {
             return Err(HsmError::new(Fault::Busy, "the token is closing"));
@@ -125,7 +129,10 @@ impl Dispatcher {
                 "the token threads have stopped",
             ));
         }
-        Ok(Ticket(state))
+        Ok(Ticket {
+            state,
+            counts: self.counts.clone(),
+        })
     }
 
     /// Calls being run now, and calls waiting for a thread.
@@ -156,32 +163,48 @@ fn serve(receiver: &Mutex<Receiver<Job>>, counts: &Counts) {
         let Ok(job) = lock(receiver).recv() else {
             return;
         };
-        let go = !counts.closed.load(Ordering::Acquire)
-            && job
-                .state
-                .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok();
-        if go {
-            counts.running.fetch_add(1, Ordering::AcqRel);
+        if counts.closed.load(Ordering::Acquire) {
+            withdraw(&job.state, counts);
+            continue;
         }
+        let started =
+            job.state
+                .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire);
+        if started.is_err() {
+            continue; // withdrawn by its caller, who gave back its place
+        }
+        counts.running.fetch_add(1, Ordering::AcqRel);
         counts.queued.fetch_sub(1, Ordering::AcqRel);
-        if go {
-            // A panic drops the answer (the caller hears of it) and must not end the thread.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job.run));
+        // A panic drops the answer (the caller hears of it) and must not end the thread; the
+        // call did not uncount itself then.
+        let run = std::panic::AssertUnwindSafe(|| (job.run)(&counts.running));
+        if std::panic::catch_unwind(run).is_err() {
             counts.running.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }
 
+/// Takes a call out of the queue unless a thread has started it, and gives back its place.
+fn withdraw(state: &AtomicU8, counts: &Counts) -> bool {
+    let withdrawn = state
+        .compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok();
+    if withdrawn {
+        counts.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+    withdrawn
+}
+
 /// A caller's hold on its queued call; a caller that goes away takes its call with it.
-struct Ticket(Arc<AtomicU8>);
+struct Ticket {
+    state: Arc<AtomicU8>,
+    counts: Arc<Counts>,
+}
 
 impl Ticket {
     /// Withdraws the call unless a thread has started it.
     fn cancel(&self) -> bool {
-        self.0
-            .compare_exchange(QUEUED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        withdraw(&self.state, &self.counts)
     }
 }
 
